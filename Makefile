@@ -1,0 +1,33 @@
+# Two commands on a fresh machine: `make test` and `make book`. Each installs what it needs first.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# Numba (UMAP) compiles once per process; cache its machine code inside the checkout.
+export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba
+export MPLBACKEND ?= Agg
+
+.PHONY: install test test-unit test-nbval book nbval-refs clean
+
+install: $(STAMP)
+
+# constraints.txt pins torch==2.13.0 (the CPU build here); see README for a CUDA machine.
+$(STAMP): pyproject.toml constraints.txt environment.yml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[book,test]"
+	touch $(STAMP)
+
+test: install
+	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q --nbval tests/nbval --nbval-sanitize-with tests/nbval/sanitize.cfg
+
+book: install
+	$(BIN)/acai-repro book
+
+# Re-create the nbval references from the smoke profile (after a deliberate change of a notebook's output).
+nbval-refs: install
+	$(BIN)/python data_scripts/make_nbval_refs.py
+
+clean:
+	rm -rf _build book/executed results/smoke results/quick

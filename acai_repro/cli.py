@@ -1,0 +1,80 @@
+"""``acai-repro``: run notebooks, sweep parameters, list parameters, build the book.
+
+    acai-repro run lines_benchmark --profile smoke -p seed 1
+    acai-repro sweep lines_benchmark --profile smoke -g seed 0,1,2 --jobs 2
+    acai-repro params lines_benchmark
+    acai-repro book
+
+Bad parameters exit with status 2 and a message naming the parameter and its valid values, before any kernel
+starts.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .runner import ParameterError, RunFailed, RunLockedError, get_schema, run_notebook, sweep
+from .runner.schema import PROFILES
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="acai-repro", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add_run_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("notebook", help="notebook name (notebooks/NAME.ipynb)")
+        p.add_argument("--profile", default="quick", choices=PROFILES)
+        p.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
+        p.add_argument("--results", type=Path, default=None, help="results root (default: <checkout>/results)")
+
+    run = sub.add_parser("run", help="execute one run")
+    add_run_options(run)
+    sw = sub.add_parser("sweep", help="execute a grid of runs in a local process pool")
+    add_run_options(sw)
+    sw.add_argument("-g", "--grid", nargs=2, action="append", default=[], metavar=("NAME", "V1,V2,..."))
+    sw.add_argument("--jobs", type=int, default=1, help="runs at once")
+    params = sub.add_parser("params", help="list a notebook's parameters and their valid values")
+    params.add_argument("notebook")
+    book = sub.add_parser("book", help="build the book (paper results where committed, else the quick profile)")
+    book.add_argument("--profile", default="quick", choices=PROFILES, help="profile to run where no paper run exists")
+    return parser
+
+
+def _main(args: argparse.Namespace) -> int:
+    if args.command == "params":
+        schema = get_schema(args.notebook)
+        for name, p in schema.params.items():
+            print(f"{name:<16} {p.describe():<40} default {p.default!r:<12} {p.help}")
+        return 0
+    if args.command == "book":
+        from .book import build_book
+        print(build_book(profile_fallback=args.profile))
+        return 0
+    schema = get_schema(args.notebook)
+    overrides = schema.parse(args.param)
+    if args.command == "run":
+        print(run_notebook(args.notebook, args.profile, overrides, args.results, progress=True))
+        return 0
+    grid = {name: [schema.parse([(name, v)])[name] for v in values.split(",")] for name, values in args.grid}
+    failed = 0
+    for combo, outcome in sweep(args.notebook, args.profile, grid, overrides, args.jobs, args.results):
+        failed += isinstance(outcome, Exception)
+        print(f"{combo}: {'FAILED ' if isinstance(outcome, Exception) else ''}{outcome}")
+    return 1 if failed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _main(args)
+    except (ParameterError, RunLockedError) as err:
+        print(f"acai-repro: error: {err}", file=sys.stderr)
+        return 2
+    except RunFailed as err:
+        print(f"acai-repro: run failed: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

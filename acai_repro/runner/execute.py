@@ -1,0 +1,69 @@
+"""Execute runs and sweeps with papermill.
+
+``run_notebook`` validates the parameters (before any kernel starts), takes the run's lock, executes the
+notebook into a temporary file and moves it into place only when it finished, so the run folder holds either
+the previous executed notebook or the new one. A failed execution is kept as ``<name>.failed.ipynb``.
+"""
+from __future__ import annotations
+
+import itertools
+import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from .registry import notebook_path, resolve
+from .runs import LOCK_ENV, acquire, run_dir_for
+
+
+class RunFailed(RuntimeError):
+    """The notebook raised; the message carries the notebook's own error."""
+
+
+def run_notebook(name: str, profile: str = "quick", overrides: Mapping[str, Any] | None = None,
+                 results_root: Path | None = None, progress: bool = False) -> Path:
+    """Execute one run and return its folder (``results/<profile>/<name>/<run-id>``)."""
+    import papermill as pm
+
+    params = resolve(name, profile, overrides)
+    run_dir = run_dir_for(name, params, results_root).resolve()
+    lock = acquire(run_dir)
+    partial = run_dir / f".{name}.partial.ipynb"
+    os.environ[LOCK_ENV] = str(run_dir)  # the kernel inherits it: the notebook knows we hold the lock
+    try:
+        pm.execute_notebook(
+            str(notebook_path(name)), str(partial), parameters={**params, "run_dir": str(run_dir)},
+            kernel_name="python3", progress_bar=progress, cwd=str(notebook_path(name).parent))
+    except pm.PapermillExecutionError as err:
+        os.replace(partial, run_dir / f"{name}.failed.ipynb")
+        raise RunFailed(f"{name} ({profile}) failed in cell {err.exec_count}: {err.ename}: {err.evalue}\n"
+                        f"executed notebook kept at {run_dir / f'{name}.failed.ipynb'}") from None
+    finally:
+        os.environ.pop(LOCK_ENV, None)
+        lock.release()
+    os.replace(partial, run_dir / f"{name}.ipynb")
+    return run_dir
+
+
+def expand_grid(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
+    """The cartesian product of a sweep's ``-g NAME v1,v2`` axes, in a stable order."""
+    names = list(grid)
+    return [dict(zip(names, combo)) for combo in itertools.product(*(grid[n] for n in names))]
+
+
+def sweep(name: str, profile: str, grid: Mapping[str, Sequence[Any]], overrides: Mapping[str, Any] | None = None,
+          jobs: int = 1, results_root: Path | None = None) -> list[tuple[dict[str, Any], Path | Exception]]:
+    """Many runs from one call, in a local process pool. Every combination is validated before any runs."""
+    combos = [{**(overrides or {}), **combo} for combo in expand_grid(grid)]
+    for combo in combos:
+        resolve(name, profile, combo)
+    outcomes: list[tuple[dict[str, Any], Path | Exception]] = []
+    with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = {pool.submit(run_notebook, name, profile, combo, results_root): combo for combo in combos}
+        for future in as_completed(futures):
+            try:
+                outcomes.append((futures[future], future.result()))
+            except Exception as err:  # one failed run does not stop the sweep; the caller reports it
+                outcomes.append((futures[future], err))
+    order = {id(c): i for i, c in enumerate(combos)}
+    return sorted(outcomes, key=lambda o: order[id(o[0])])

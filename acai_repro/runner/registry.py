@@ -1,0 +1,74 @@
+"""Where notebooks, their schemas and their profile files live.
+
+A notebook ``NAME`` is ``notebooks/NAME.ipynb``; its profiles are ``notebooks/NAME.smoke.yaml`` and
+``notebooks/NAME.paper.yaml`` (flat ``name: value`` files, usable as ``papermill -f``); ``quick`` is the
+notebook's own parameters cell, i.e. the schema defaults. Each schema lives in its paper's subpackage.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from .schema import PROFILES, ParameterError, Schema
+
+# notebook name -> "module:attribute" of its Schema, in book order.
+SCHEMAS = {
+    "lines_benchmark": "acai_repro.acai.params:LINES_BENCHMARK",
+}
+CHAPTERS = tuple(SCHEMAS)
+
+
+def repo_root() -> Path:
+    """The checkout holding ``notebooks/``: $ACAI_REPRO_ROOT, else the parent of the package, else the cwd."""
+    env = os.environ.get("ACAI_REPRO_ROOT")
+    candidates = [Path(env)] if env else []
+    candidates += [Path(__file__).resolve().parents[2], Path.cwd()]
+    for root in candidates:
+        if (root / "notebooks").is_dir():
+            return root
+    raise FileNotFoundError(
+        "cannot find the project's notebooks/ folder; run from the checkout or set ACAI_REPRO_ROOT")
+
+
+def get_schema(name: str) -> Schema:
+    if name not in SCHEMAS:
+        raise ParameterError(f"unknown notebook {name!r}; valid notebooks: {', '.join(SCHEMAS)}")
+    module, attr = SCHEMAS[name].split(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def notebook_path(name: str) -> Path:
+    get_schema(name)
+    return repo_root() / "notebooks" / f"{name}.ipynb"
+
+
+def profile_path(name: str, profile: str) -> Path | None:
+    """The YAML file of a profile (None for ``quick``, whose values are the notebook's own)."""
+    if profile not in PROFILES:
+        raise ParameterError(f"unknown profile {profile!r}; valid profiles: {', '.join(PROFILES)}")
+    return None if profile == "quick" else repo_root() / "notebooks" / f"{name}.{profile}.yaml"
+
+
+def profile_values(name: str, profile: str) -> dict[str, Any]:
+    path = profile_path(name, profile)
+    if path is None:
+        return {"profile": "quick"}
+    if not path.is_file():
+        raise ParameterError(f"notebook {name!r} has no {profile!r} profile: {path} is missing")
+    values = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(values, dict) or values.get("profile") != profile:
+        raise ParameterError(f"{path} must be a flat mapping that includes 'profile: {profile}'")
+    return values
+
+
+def resolve(name: str, profile: str = "quick", overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The full, validated parameter set of one run: defaults < profile file < overrides."""
+    schema = get_schema(name)
+    values = {**profile_values(name, profile), **(overrides or {})}
+    if values.get("profile", profile) != profile:
+        raise ParameterError(f"parameter 'profile' is set by --profile ({profile!r}); do not override it")
+    return schema.validate(values)

@@ -1,0 +1,180 @@
+"""One run = one execution of one notebook with one parameter set, writing its own results folder.
+
+``results/<profile>/<notebook>/<run-id>/`` holds the executed notebook, ``figures/``, checkpoints and
+``metrics.json``. The run-id is derived from the parameters, so the same parameters find (and resume) the same
+run; a lock file stops two processes from writing one run.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shlex
+import subprocess
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Mapping
+
+from filelock import FileLock, Timeout
+
+from .registry import get_schema, profile_values, repo_root
+
+METRICS_SCHEMA_VERSION = 1
+LOCK_ENV = "ACAI_REPRO_RUN_LOCKED"  # set by the runner, which holds the lock while the kernel runs
+RUNNER_ONLY = ("run_dir",)
+
+
+class RunLockedError(RuntimeError):
+    """Another process is writing this run."""
+
+
+def run_id(notebook: str, params: Mapping[str, Any]) -> str:
+    """``<what differs from the quick defaults>-<hash of all parameters>``, stable across processes and machines."""
+    defaults = get_schema(notebook).defaults
+    keyed = {k: v for k, v in sorted(params.items()) if k not in RUNNER_ONLY and k != "profile"}
+    digest = hashlib.sha256(json.dumps(keyed, sort_keys=True).encode()).hexdigest()[:10]
+    label = "_".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                     for k, v in keyed.items() if v != defaults[k])
+    label = re.sub(r"[^A-Za-z0-9_.=+-]", "", label)[:80] or "defaults"
+    return f"{label}-{digest}"
+
+
+def run_dir_for(notebook: str, params: Mapping[str, Any], results_root: Path | None = None) -> Path:
+    root = results_root if results_root is not None else repo_root() / "results"
+    return Path(root) / params["profile"] / notebook / run_id(notebook, params)
+
+
+def lock_for(run_dir: Path) -> FileLock:
+    return FileLock(str(run_dir / ".lock"))
+
+
+def acquire(run_dir: Path) -> FileLock:
+    """Take the run's lock at once or raise :class:`RunLockedError` (a killed process releases it)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    lock = lock_for(run_dir)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise RunLockedError(f"another process is writing the run {run_dir} (lock {run_dir / '.lock'})") from None
+    return lock
+
+
+def command_for(notebook: str, params: Mapping[str, Any]) -> str:
+    """The shortest ``acai-repro run`` command that reproduces ``params``."""
+    profile = params["profile"]
+    base = {**get_schema(notebook).defaults, **profile_values(notebook, profile)}
+    words = ["acai-repro", "run", notebook, "--profile", profile]
+    for k, v in params.items():
+        if k not in RUNNER_ONLY and k != "profile" and v != base.get(k):
+            words += ["-p", k, str(v)]
+    return shlex.join(words)
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "-C", str(repo_root()), "rev-parse", "HEAD"],
+                             capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "-C", str(repo_root()), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    if out.returncode != 0:
+        return "unknown"
+    return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
+@dataclass
+class Run:
+    """What a notebook holds while it runs: validated parameters, its folder, its device."""
+
+    notebook: str
+    params: dict[str, Any]
+    dir: Path
+    device: Any
+    started: float = field(default_factory=time.time)
+    lock: FileLock | None = None
+
+    @property
+    def figures(self) -> Path:
+        path = self.dir / "figures"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def save_figure(self, fig, name: str) -> Path:
+        """Save a matplotlib figure as ``figures/<name>.png``."""
+        path = self.figures / f"{name}.png"
+        fig.savefig(path, dpi=100, bbox_inches="tight")
+        return path
+
+    def finish(self, metrics: Mapping[str, Any], paper: Mapping[str, Any] | None = None) -> Path:
+        """Write ``metrics.json`` (the project's one schema) atomically, release the lock, return its path."""
+        from acai_repro.checkpoints import atomic_write_text
+        from acai_repro.device import describe_environment
+
+        unknown = set(paper or {}) - set(metrics)
+        if unknown:
+            raise KeyError(f"paper values must be keyed like the metrics; no metric named {sorted(unknown)}")
+        env = describe_environment(self.device)
+        record = {
+            "schema_version": METRICS_SCHEMA_VERSION,
+            "notebook": self.notebook,
+            "profile": self.params["profile"],
+            "run_id": self.dir.name,
+            "parameters": {k: v for k, v in self.params.items() if k not in RUNNER_ONLY},
+            "metrics": dict(metrics),
+            "paper": dict(paper or {}),
+            "git_commit": git_commit(),
+            "device": env.get("device_name", str(self.device)),
+            "torch_version": env.get("torch_version"),
+            "environment": env,
+            "wall_time_s": round(time.time() - self.started, 2),
+            "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "command": command_for(self.notebook, self.params),
+        }
+        path = self.dir / "metrics.json"
+        atomic_write_text(path, json.dumps(record, indent=2, sort_keys=False, default=_jsonable) + "\n")
+        if self.lock is not None:
+            self.lock.release()
+        return path
+
+
+def _jsonable(value: Any) -> Any:
+    """numpy / torch scalars to plain Python; NaN stays NaN (JSON's NaN literal, read back by json.loads)."""
+    if hasattr(value, "item"):
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"cannot write {type(value).__name__} to metrics.json")
+
+
+def start_run(notebook: str, namespace: Mapping[str, Any]) -> Run:
+    """The notebook's first cell: validate its parameters, seed, pick the device, make the run folder.
+
+    Run through ``acai-repro run`` the runner has validated, chosen ``run_dir`` and holds the lock; run through
+    papermill or Jupyter alone, this derives the same folder and takes the lock itself.
+    """
+    from acai_repro.device import pick_device, seed_everything
+
+    params = get_schema(notebook).from_namespace(namespace)
+    directory = Path(params["run_dir"]) if params["run_dir"] else run_dir_for(notebook, params)
+    lock = None if os.environ.get(LOCK_ENV) == str(directory.resolve()) else acquire(directory)
+    seed_everything(params["seed"])
+    return Run(notebook, params, directory, pick_device(params["device"]), lock=lock)
+
+
+def read_metrics(path: Path) -> dict[str, Any]:
+    """Read one ``metrics.json`` and check it has the project's schema."""
+    record = json.loads(Path(path).read_text())
+    needed = {"notebook", "profile", "parameters", "metrics", "paper", "command", "device", "git_commit"}
+    if not isinstance(record, dict) or not needed <= set(record):
+        raise ValueError(f"{path} is not a metrics.json of this project (needs {sorted(needed)})")
+    return record
+
+
+def find_runs(notebook: str, profile: str, results_root: Path | None = None) -> list[dict[str, Any]]:
+    """Every finished run of a notebook in a profile (summary notebooks read these; they never retrain)."""
+    root = results_root if results_root is not None else repo_root() / "results"
+    return [read_metrics(p) for p in sorted((Path(root) / profile / notebook).glob("*/metrics.json"))]

@@ -1,0 +1,141 @@
+"""The runner: parameter validation, profiles, run ids, the lock, the CLI's errors, a real smoke run and sweep."""
+import ast
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import papermill
+import pytest
+
+from acai_repro.cli import main
+from acai_repro.runner import CHAPTERS, ParameterError, RunLockedError, get_schema, resolve, run_id, run_notebook
+from acai_repro.runner.execute import expand_grid, sweep
+from acai_repro.runner.registry import notebook_path
+from acai_repro.runner.runs import acquire, command_for, read_metrics
+
+SCHEMA = get_schema("lines_benchmark")
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"colour": 1}, "unknown parameter 'colour' for notebook 'lines_benchmark'; valid parameters: "),
+    ({"seed": "1"}, "parameter 'seed' must be int in [0, 2147483647]; got '1' (str)"),
+    ({"seed": True}, "parameter 'seed' must be int"),
+    ({"seed": 1.5}, "parameter 'seed' must be int"),
+    ({"seed": -1}, "parameter 'seed' must be int in [0, 2147483647]; got -1"),
+    ({"steps": 2}, "parameter 'steps' must be int in [3, 64]; got 2"),
+    ({"device": "tpu"}, "parameter 'device' must be one of: auto, cpu, cuda, mps; got 'tpu'"),
+    ({"profile": "huge"}, "parameter 'profile' must be one of: smoke, quick, paper"),
+    ({"start_angle": float("nan")}, "parameter 'start_angle' must be a finite float"),
+])
+def test_bad_values_name_the_parameter_and_the_choices(values, message):
+    with pytest.raises(ParameterError) as err:
+        SCHEMA.validate(values)
+    assert message in str(err.value)
+
+
+def test_valid_values_are_accepted_and_ints_widen_to_floats():
+    params = SCHEMA.validate({"start_angle": 1, "seed": 3})
+    assert params["start_angle"] == 1.0 and isinstance(params["start_angle"], float)
+    assert params["seed"] == 3 and params["steps"] == SCHEMA.defaults["steps"]
+
+
+def test_command_line_strings_are_parsed_by_type():
+    assert SCHEMA.parse([("seed", "4"), ("start_angle", "1e-1"), ("device", "cpu")]) == {
+        "seed": 4, "start_angle": 0.1, "device": "cpu"}
+    with pytest.raises(ParameterError, match="parameter 'seed' must be int .*got 'four'"):
+        SCHEMA.parse([("seed", "four")])
+
+
+@pytest.mark.parametrize("name", CHAPTERS)
+def test_parameters_cell_holds_the_quick_values_and_profiles_validate(name):
+    schema = get_schema(name)
+    cell = papermill.inspect_notebook(str(notebook_path(name)))
+    assert set(cell) == set(schema.params), "parameters cell and schema list different names"
+    for pname, spec in cell.items():
+        assert ast.literal_eval(spec["default"]) == schema.defaults[pname], pname
+    for profile in ("smoke", "quick", "paper"):
+        assert resolve(name, profile)["profile"] == profile
+
+
+def test_unknown_notebook_and_profile_errors():
+    with pytest.raises(ParameterError, match="unknown notebook 'nope'; valid notebooks: lines_benchmark"):
+        resolve("nope")
+    with pytest.raises(ParameterError, match="unknown profile 'fast'; valid profiles: smoke, quick, paper"):
+        resolve("lines_benchmark", "fast")
+    with pytest.raises(ParameterError, match="set by --profile"):
+        resolve("lines_benchmark", "smoke", {"profile": "paper"})
+
+
+def test_run_id_is_stable_readable_and_parameter_derived():
+    params = resolve("lines_benchmark", "quick")
+    rid = run_id("lines_benchmark", params)
+    # Pinned: a change here orphans every existing run folder.
+    assert rid == "defaults-" + rid.split("-")[-1] and len(rid.split("-")[-1]) == 10
+    code = "from acai_repro.runner import resolve, run_id; print(run_id('lines_benchmark', resolve('lines_benchmark')))"
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert other == rid
+    seeded = run_id("lines_benchmark", resolve("lines_benchmark", "quick", {"seed": 7}))
+    assert seeded.startswith("seed=7-") and seeded != rid
+    assert run_id("lines_benchmark", {**params, "run_dir": "/elsewhere"}) == rid
+
+
+def test_command_reproduces_the_parameters():
+    params = resolve("lines_benchmark", "smoke", {"seed": 2})
+    assert command_for("lines_benchmark", params) == "acai-repro run lines_benchmark --profile smoke -p seed 2"
+
+
+def test_lock_refuses_a_second_writer_and_dies_with_its_holder(tmp_path):
+    lock = acquire(tmp_path)
+    with pytest.raises(RunLockedError, match="another process is writing the run"):
+        acquire(tmp_path)
+    lock.release()
+    holder = subprocess.Popen([sys.executable, "-c",
+                               "import sys, time; from pathlib import Path; from acai_repro.runner.runs import acquire;"
+                               f"held = acquire(Path({str(tmp_path)!r})); print('held', flush=True); time.sleep(60)"],
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    with pytest.raises(RunLockedError):
+        acquire(tmp_path)
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.wait()
+    acquire(tmp_path).release()  # a killed holder leaves no stale lock
+
+
+def test_cli_rejects_bad_parameters_before_any_kernel_starts(tmp_path, capsys):
+    start = time.time()
+    code = main(["run", "lines_benchmark", "--results", str(tmp_path), "-p", "n_pairs", "999"])
+    assert code == 2 and time.time() - start < 5
+    assert "parameter 'n_pairs' must be int in [1, 256]; got 999" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
+    assert main(["run", "lines_benchmark", "--results", str(tmp_path), "-p", "colour", "red"]) == 2
+    assert "valid parameters:" in capsys.readouterr().err
+
+
+def test_sweep_validates_every_combination_first(tmp_path):
+    assert expand_grid({"seed": [0, 1], "steps": [8]}) == [{"seed": 0, "steps": 8}, {"seed": 1, "steps": 8}]
+    with pytest.raises(ParameterError, match="parameter 'steps' must be int in \\[3, 64\\]; got 1"):
+        sweep("lines_benchmark", "smoke", {"seed": [0, 1], "steps": [8, 1]}, results_root=tmp_path)
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+def test_smoke_run_and_sweep_write_their_results(tmp_path):
+    outcomes = sweep("lines_benchmark", "smoke", {"seed": [0, 1]}, jobs=2, results_root=tmp_path)
+    assert [c for c, _ in outcomes] == [{"seed": 0}, {"seed": 1}]
+    dirs = [o for _, o in outcomes]
+    assert all(not isinstance(d, Exception) for d in dirs), dirs
+    assert dirs[0] != dirs[1]
+    for seed, run in zip((0, 1), dirs):
+        assert run.parent == tmp_path / "smoke" / "lines_benchmark"
+        record = read_metrics(run / "metrics.json")
+        assert record["parameters"]["seed"] == seed and record["profile"] == "smoke"
+        assert record["command"].startswith("acai-repro run lines_benchmark --profile smoke")
+        assert set(record["paper"]) <= set(record["metrics"]) and record["metrics"]
+        assert (run / "lines_benchmark.ipynb").is_file() and not list(run.glob(".*.partial.ipynb"))
+        assert record["wall_time_s"] > 0 and record["torch_version"]
+    # Same parameters -> same folder; executed again it replaces the notebook atomically.
+    assert run_notebook("lines_benchmark", "smoke", {"seed": 0}, results_root=tmp_path) == dirs[0]
+    assert json.loads((dirs[0] / "metrics.json").read_text())["parameters"]["seed"] == 0
