@@ -3,8 +3,14 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import re
+
 import matplotlib.pyplot as plt
 import numpy as np
+
+# matplotlib's to_jshtml() links Font Awesome 4 from a CDN for its player buttons. The book's theme ships Font
+# Awesome locally (its fontawesome.js knows the v4 names), so the link is dropped: offline it would only stall a page.
+_JSHTML_CDN_LINK = re.compile(r'<link rel="stylesheet"\s+href="https://maxcdn\.bootstrapcdn\.com/font-awesome/[^"]*">\s*')
 
 
 def _as_images(images) -> np.ndarray:
@@ -72,4 +78,4 @@ def scrubbable(rows: Sequence, labels: Sequence[str], interval: int = 150) -> st
     anim = animation.FuncAnimation(fig, frame, frames=max(len(r) for r in rows), interval=interval, blit=True)
     html = anim.to_jshtml(default_mode="once")
     plt.close(fig)
-    return html
+    return _JSHTML_CDN_LINK.sub("", html)

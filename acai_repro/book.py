@@ -1,0 +1,150 @@
+"""Build the Jupyter Book (version 1, Sphinx) from notebooks papermill already executed; the book never runs code.
+
+For each chapter in :data:`acai_repro.runner.CHAPTERS` the executed notebook comes from, in this order:
+
+1. ``source_profile`` when given (the tests use ``"smoke"``): the newest finished run of that profile under
+   ``results_root``, or a fresh run of it when there is none;
+2. else the newest committed GPU run ``results/paper/<name>/<run-id>/<name>.ipynb``;
+3. else a fresh run of ``profile_fallback`` (``quick``: minutes per model on a CPU).
+
+"Newest" is the latest ``finished_at`` in the runs' ``metrics.json`` (run-ids are parameter hashes, not dates).
+The notebook is copied to ``book/executed/<name>.ipynb`` with a note under its title saying which run it is, then
+``jupyter-book build`` renders intro + chapters offline (``_config.yml``: vendored embed.js and MathJax).
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import yaml
+from tqdm import tqdm
+
+from .runner import CHAPTERS, read_metrics, run_notebook
+from .runner.registry import repo_root
+
+EXECUTED = Path("book") / "executed"  # relative to the checkout; git-ignored
+
+
+class BookBuildError(RuntimeError):
+    """jupyter-book failed; its own messages (e.g. a glue key no cell defines) are printed above."""
+
+
+@dataclass(frozen=True)
+class ChapterSource:
+    """Where one chapter's executed notebook came from."""
+
+    name: str
+    profile: str
+    run_dir: Path
+    ran_now: bool  # True: executed by this build; False: an earlier (e.g. committed) run
+    metrics: dict[str, Any] | None  # the run's metrics.json, None when it wrote none
+
+    @property
+    def notebook(self) -> Path:
+        return self.run_dir / f"{self.name}.ipynb"
+
+
+def newest_run(name: str, profile: str, results_root: Path) -> Path | None:
+    """The finished run (executed notebook + metrics.json) of ``name`` in ``profile`` that finished last."""
+    finished = [(read_metrics(m).get("finished_at", ""), m.parent)
+                for m in (results_root / profile / name).glob("*/metrics.json")
+                if (m.parent / f"{name}.ipynb").is_file()]
+    return max(finished)[1] if finished else None
+
+
+def chapter_source(name: str, profile_fallback: str, source_profile: str | None, results_root: Path) -> ChapterSource:
+    """Pick (or produce) the executed notebook of one chapter, following the order in the module docstring."""
+    if source_profile is not None:
+        profile, run_dir = source_profile, newest_run(name, source_profile, results_root)
+    else:
+        profile, run_dir = "paper", newest_run(name, "paper", results_root)
+        if run_dir is None:
+            profile = profile_fallback
+    ran_now = run_dir is None
+    if ran_now:
+        run_dir = run_notebook(name, profile, results_root=results_root)
+    metrics_path = run_dir / "metrics.json"
+    metrics = read_metrics(metrics_path) if metrics_path.is_file() else None
+    return ChapterSource(name, profile, run_dir, ran_now, metrics)
+
+
+def provenance_note(source: ChapterSource, top: Path) -> str:
+    """A MyST admonition naming the profile, run folder, command, device and commit of a chapter."""
+    run_dir = source.run_dir.resolve()
+    shown = run_dir.relative_to(top) if run_dir.is_relative_to(top) else run_dir
+    lines = [f"This page is the `{source.profile}` run `{shown}`."]
+    if source.metrics is not None:
+        m = source.metrics
+        lines.append(f"Command: `{m['command']}`; device {m['device']}, commit `{m['git_commit']}`"
+                     + (f", finished {m['finished_at']}." if "finished_at" in m else "."))
+    if source.profile == "smoke":
+        lines.append("The `smoke` profile only checks that every cell runs: its numbers mean nothing.")
+    elif source.profile != "paper":
+        lines.append("No committed `paper` run was used: the numbers show the direction of the paper's results "
+                     "at a much smaller budget, not the paper's values.")
+    return ":::{note}\n" + "\n".join(lines) + "\n:::"
+
+
+def copy_chapter(source: ChapterSource, top: Path) -> Path:
+    """Copy the executed notebook into the book with a provenance note after the title cell."""
+    nb = nbformat.read(source.notebook, as_version=4)
+    first = nb.cells[0] if nb.cells else None
+    at = 1 if first is not None and first.cell_type == "markdown" and first.source.lstrip().startswith("# ") else 0
+    nb.cells.insert(at, nbformat.v4.new_markdown_cell(provenance_note(source, top)))
+    target = top / EXECUTED / f"{source.name}.ipynb"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, target)
+    return target
+
+
+def check_toc(top: Path) -> None:
+    """``_toc.yml`` must list ``book/executed/<name>`` for exactly the chapters in CHAPTERS, in that order."""
+    def files(entry: Any) -> list[str]:
+        if isinstance(entry, dict):
+            return ([entry["file"]] if "file" in entry else []) + [f for v in entry.values() for f in files(v)]
+        return [f for v in entry for f in files(v)] if isinstance(entry, list) else []
+
+    toc_path = top / "_toc.yml"
+    listed = [f for f in files(yaml.safe_load(toc_path.read_text())) if f.startswith(EXECUTED.as_posix())]
+    expected = [(EXECUTED / name).as_posix() for name in CHAPTERS]
+    if listed != expected:
+        raise ValueError(f"{toc_path} lists the chapters {listed}, but acai_repro.runner.CHAPTERS needs {expected}")
+
+
+def jupyter_book_command() -> list[str]:
+    """The ``jupyter-book`` of this interpreter's environment (so a venv build never picks up another install)."""
+    beside = Path(sys.executable).with_name("jupyter-book")
+    found = str(beside) if beside.is_file() else shutil.which("jupyter-book")
+    if found is None:
+        raise FileNotFoundError("jupyter-book is not installed; install the book extra: pip install -e '.[book]'")
+    return [found]
+
+
+def build_book(profile_fallback: str = "quick", source_profile: str | None = None,
+               results_root: Path | None = None, out_dir: Path | None = None) -> Path:
+    """Fill ``book/executed/`` and build the HTML; return the ``html`` folder (``<out_dir>/_build/html``).
+
+    ``results_root`` defaults to ``<checkout>/results``; ``out_dir`` (jupyter-book's ``--path-output``) to the
+    checkout, i.e. the HTML lands in ``<checkout>/_build/html``. The build runs with ``-W`` (warnings are errors:
+    a broken glue key, citation or cross-reference fails it) and ``-n`` (nitpicky cross-references).
+    """
+    top = repo_root()
+    results_root = Path(results_root) if results_root is not None else top / "results"
+    out_dir = Path(out_dir).resolve() if out_dir is not None else top
+    check_toc(top)
+    for name in CHAPTERS:
+        source = chapter_source(name, profile_fallback, source_profile, results_root)
+        copy_chapter(source, top)
+        tqdm.write(f"book: {name} <- {source.profile} run {source.run_dir}"
+                   + (" (executed now)" if source.ran_now else ""))
+    command = jupyter_book_command() + ["build", str(top), "--path-output", str(out_dir), "-W", "-n", "--keep-going",
+                                        "--quiet"]
+    if subprocess.run(command, cwd=top).returncode != 0:
+        raise BookBuildError(f"the book did not build (warnings count as errors); see the messages above. "
+                             f"Command: {' '.join(command)}")
+    return out_dir / "_build" / "html"
