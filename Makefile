@@ -19,6 +19,7 @@ $(STAMP): pyproject.toml constraints.txt environment.yml
 	touch $(STAMP)
 
 test: install
+	rm -rf tests/nbval/.runs
 	$(BIN)/python -m pytest -q tests
 	$(BIN)/python -m pytest -q --nbval tests/nbval --nbval-sanitize-with tests/nbval/sanitize.cfg
 
