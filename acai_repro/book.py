@@ -24,8 +24,8 @@ import nbformat
 import yaml
 from tqdm import tqdm
 
-from .runner import CHAPTERS, read_metrics, run_notebook
-from .runner.registry import repo_root
+from .runner import CHAPTERS, read_metrics, run_notebook, sweep
+from .runner.registry import repo_root, summary_of
 
 EXECUTED = Path("book") / "executed"  # relative to the checkout; git-ignored
 
@@ -67,10 +67,22 @@ def chapter_source(name: str, profile_fallback: str, source_profile: str | None,
             profile = profile_fallback
     ran_now = run_dir is None
     if ran_now:
-        run_dir = run_notebook(name, profile, results_root=results_root)
+        run_dir = run_summary(name, profile, results_root) if summary_of(name) else run_notebook(
+            name, profile, results_root=results_root)
     metrics_path = run_dir / "metrics.json"
     metrics = read_metrics(metrics_path) if metrics_path.is_file() else None
     return ChapterSource(name, profile, run_dir, ran_now, metrics)
+
+
+def run_summary(name: str, profile: str, results_root: Path, jobs: int = 1) -> Path:
+    """Run the grid of runs a summary notebook expects in ``profile`` (finished runs are reused), then the summary."""
+    run_name, sweeps = summary_of(name)
+    grid = sweeps.get(profile, {})
+    failed = [(combo, outcome) for combo, outcome in sweep(run_name, profile, grid, jobs=jobs, results_root=results_root,
+                                                           reuse_finished=True) if isinstance(outcome, Exception)]
+    if failed:
+        raise RuntimeError(f"{name}: {len(failed)} run(s) of {run_name} failed, first {failed[0][0]}: {failed[0][1]}")
+    return run_notebook(name, profile, {"results_root": str(results_root)}, results_root=results_root)
 
 
 def provenance_note(source: ChapterSource, top: Path) -> str:

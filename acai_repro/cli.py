@@ -27,6 +27,8 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--profile", default="quick", choices=PROFILES)
         p.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
         p.add_argument("--results", type=Path, default=None, help="results root (default: <checkout>/results)")
+        p.add_argument("--reuse-finished", action="store_true",
+                       help="skip runs that already finished (default: execute again, resuming from checkpoints)")
 
     run = sub.add_parser("run", help="execute one run")
     add_run_options(run)
@@ -54,11 +56,13 @@ def _main(args: argparse.Namespace) -> int:
     schema = get_schema(args.notebook)
     overrides = schema.parse(args.param)
     if args.command == "run":
-        print(run_notebook(args.notebook, args.profile, overrides, args.results, progress=True))
+        print(run_notebook(args.notebook, args.profile, overrides, args.results, progress=True,
+                           reuse_finished=args.reuse_finished))
         return 0
     grid = {name: [schema.parse([(name, v)])[name] for v in values.split(",")] for name, values in args.grid}
     failed = 0
-    for combo, outcome in sweep(args.notebook, args.profile, grid, overrides, args.jobs, args.results):
+    for combo, outcome in sweep(args.notebook, args.profile, grid, overrides, args.jobs, args.results,
+                                   args.reuse_finished):
         failed += isinstance(outcome, Exception)
         print(f"{combo}: {'FAILED ' if isinstance(outcome, Exception) else ''}{outcome}")
     return 1 if failed else 0

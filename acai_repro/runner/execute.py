@@ -20,13 +20,24 @@ class RunFailed(RuntimeError):
     """The notebook raised; the message carries the notebook's own error."""
 
 
+def is_finished(name: str, run_dir: Path) -> bool:
+    """A run is finished when its folder holds both the executed notebook and ``metrics.json``."""
+    return (run_dir / f"{name}.ipynb").is_file() and (run_dir / "metrics.json").is_file()
+
+
 def run_notebook(name: str, profile: str = "quick", overrides: Mapping[str, Any] | None = None,
-                 results_root: Path | None = None, progress: bool = False) -> Path:
-    """Execute one run and return its folder (``results/<profile>/<name>/<run-id>``)."""
+                 results_root: Path | None = None, progress: bool = False, reuse_finished: bool = False) -> Path:
+    """Execute one run and return its folder (``results/<profile>/<name>/<run-id>``).
+
+    ``reuse_finished`` returns a finished run's folder without executing it again (the book does this); by default a
+    run is re-executed, resuming its training from the last checkpoint.
+    """
     import papermill as pm
 
     params = resolve(name, profile, overrides)
     run_dir = run_dir_for(name, params, results_root).resolve()
+    if reuse_finished and is_finished(name, run_dir):
+        return run_dir
     lock = acquire(run_dir)
     partial = run_dir / f".{name}.partial.ipynb"
     os.environ[LOCK_ENV] = str(run_dir)  # the kernel inherits it: the notebook knows we hold the lock
@@ -52,14 +63,15 @@ def expand_grid(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
 
 
 def sweep(name: str, profile: str, grid: Mapping[str, Sequence[Any]], overrides: Mapping[str, Any] | None = None,
-          jobs: int = 1, results_root: Path | None = None) -> list[tuple[dict[str, Any], Path | Exception]]:
+          jobs: int = 1, results_root: Path | None = None,
+          reuse_finished: bool = False) -> list[tuple[dict[str, Any], Path | Exception]]:
     """Many runs from one call, in a local process pool. Every combination is validated before any runs."""
     combos = [{**(overrides or {}), **combo} for combo in expand_grid(grid)]
     for combo in combos:
         resolve(name, profile, combo)
     outcomes: list[tuple[dict[str, Any], Path | Exception]] = []
     with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = {pool.submit(run_notebook, name, profile, combo, results_root): combo for combo in combos}
+        futures = {pool.submit(run_notebook, name, profile, combo, results_root, False, reuse_finished): combo for combo in combos}
         for future in as_completed(futures):
             try:
                 outcomes.append((futures[future], future.result()))

@@ -53,6 +53,15 @@ def repo_root() -> Path:
         "cannot find the project's notebooks/ folder; run from the checkout or set ACAI_REPRO_ROOT")
 
 
+def summary_of(name: str) -> tuple[str, dict[str, dict[str, list[Any]]]] | None:
+    """For a summary notebook: (the notebook whose runs it reads, its sweeps {profile: grid}); else None."""
+    if name not in SUMMARIES:
+        return None
+    run_notebook_name, target = SUMMARIES[name]
+    module, attr = target.split(":")
+    return run_notebook_name, getattr(importlib.import_module(module), attr)
+
+
 def get_schema(name: str) -> Schema:
     if name not in SCHEMAS:
         raise ParameterError(f"unknown notebook {name!r}; valid notebooks: {', '.join(SCHEMAS)}")

@@ -24,7 +24,7 @@ from .registry import get_schema, profile_values, repo_root
 
 METRICS_SCHEMA_VERSION = 1
 LOCK_ENV = "ACAI_REPRO_RUN_LOCKED"  # set by the runner, which holds the lock while the kernel runs
-RUNNER_ONLY = ("run_dir",)
+RUNNER_ONLY = ("run_dir", "results_root")  # where a run writes / a summary reads: not part of its identity
 
 
 class RunLockedError(RuntimeError):
