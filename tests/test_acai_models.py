@@ -315,3 +315,22 @@ def test_probe_errors(batch):
         model.classify(x)
     with pytest.raises(ValueError, match="n_classes"):
         build_model("acai", n_classes=1)
+
+
+def test_vae_and_vqvae_train_step_losses_combine_their_terms(batch):
+    """The VAE minimises nll + beta kl (beta 1); the VQ-VAE mse + beta commitment (beta 10), then updates its
+    codebook by one EMA step from the codes of the batch *before* the autoencoder step."""
+    x, _ = batch
+    vae = fresh("vae")
+    losses = vae.train_step(x)
+    assert losses["loss_ae"].item() == pytest.approx((losses["nll"] + losses["kl"]).item(), rel=1e-6)
+
+    vq = fresh("vqvae")
+    reference = copy.deepcopy(vq.codebook)
+    with torch.no_grad():
+        z_e, _, index, _ = vq.bottleneck(vq.encoder(x))
+    reference.update(z_e, index)
+    losses = vq.train_step(x)
+    assert losses["loss_ae"].item() == pytest.approx((losses["mse"] + 10 * losses["loss_commit"]).item(), rel=1e-6)
+    for name, value in reference.state_dict().items():
+        torch.testing.assert_close(vq.codebook.state_dict()[name], value, msg=name)
