@@ -31,7 +31,7 @@ def test_schema_and_profiles():
         ACAI_LINES.validate({"model": "wae"})
     paper = resolve("acai_lines", "paper")
     assert (paper["images"], paper["batch"], paper["lr"], paper["depth"], paper["eval_every_images"],
-            paper["eval_pairs"]) == (2**24, 64, 1e-4, 16, 65536, 256)  # the paper's protocol
+            paper["eval_pairs"], paper["last_evaluations"]) == (2**24, 64, 1e-4, 16, 65536, 256, 20)  # the paper's protocol
     smoke = resolve("acai_lines", "smoke")
     assert smoke["images"] <= 2**11
     assert profile_values("acai_table", "smoke") == {"profile": "smoke"}
