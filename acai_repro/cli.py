@@ -40,10 +40,15 @@ def _parser() -> argparse.ArgumentParser:
     params.add_argument("notebook")
     book = sub.add_parser("book", help="build the book (paper results where committed, else the quick profile)")
     book.add_argument("--profile", default="quick", choices=PROFILES, help="profile to run where no paper run exists")
+    from .bench import add_arguments as add_bench_arguments
+    add_bench_arguments(sub.add_parser("bench", help="images/s of ACAI training: the project's paths vs a plain loop"))
     return parser
 
 
 def _main(args: argparse.Namespace) -> int:
+    if args.command == "bench":
+        from .bench import main_args as bench_main
+        return bench_main(args)
     if args.command == "params":
         schema = get_schema(args.notebook)
         for name, p in schema.params.items():
