@@ -30,8 +30,8 @@ def test_schema_and_profiles():
     with pytest.raises(ParameterError, match="'model'.*baseline.*acai"):
         ACAI_LINES.validate({"model": "wae"})
     paper = resolve("acai_lines", "paper")
-    assert (paper["images"], paper["batch"], paper["lr"], paper["depth"], paper["eval_every_images"],
-            paper["eval_pairs"], paper["last_evaluations"]) == (2**24, 64, 1e-4, 16, 65536, 256, 20)  # the paper's protocol
+    protocol = ("images", "batch", "lr", "depth", "eval_every_images", "eval_pairs", "last_evaluations")
+    assert [paper[k] for k in protocol] == [2**24, 64, 1e-4, 16, 65536, 256, 20]  # the paper's protocol
     smoke = resolve("acai_lines", "smoke")
     assert smoke["images"] <= 2**11
     assert profile_values("acai_table", "smoke") == {"profile": "smoke"}
