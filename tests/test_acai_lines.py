@@ -133,6 +133,9 @@ def test_describe_runs_and_strips(tmp_path):
     assert "depth=8" in text and "WARNING" in text and "lr=0.0001|0.001" in text
     with pytest.raises(ValueError, match="no runs"):
         table.describe_runs([])
+    assert table.sweep_command("paper", ACAI_LINES_SWEEPS["paper"]) == (
+        "acai-repro sweep acai_lines --profile paper -g model baseline,dropout,denoising,vae,aae,vqvae,acai "
+        "-g seed 0,1,2")
     folder = table.run_folder(tmp_path, records[0])
     folder.mkdir(parents=True)
     np.save(folder / "strips.npy", np.full((2, 16, 32, 32), 0.5, dtype=np.float32))

@@ -111,3 +111,9 @@ def first_strips(records: Sequence[Mapping[str, Any]], results_root: Path) -> di
                 out[model] = np.load(path)[0]
                 break
     return out
+
+
+def sweep_command(profile: str, grid: Mapping[str, Sequence[Any]]) -> str:
+    """The ``acai-repro sweep`` command that makes a profile's grid of acai_lines runs."""
+    axes = " ".join(f"-g {name} {','.join(map(str, values))}" for name, values in grid.items())
+    return f"acai-repro sweep acai_lines --profile {profile} {axes}"
