@@ -1,0 +1,179 @@
+"""GAIA: the model template (build, shapes, one step trains both players, save / load round trip), the gradients
+each player receives, and the losses, the sigmoid balancing and the interpolation scheme on hand-computed cases."""
+
+import copy
+import io
+import math
+
+import pytest
+import torch
+
+from acai_repro.acai.base import frozen
+from acai_repro.gaia.losses import (balanced_learning_rates, discriminator_loss, distance_loss, draw_alpha,
+                                    generator_loss, interpolate, l1)
+from acai_repro.gaia.model import GAIA, PlainAutoencoder
+from acai_repro.gaia.nets import ConvAutoencoder, n_halvings
+
+B = 4
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def x():
+    return torch.rand(B, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+
+
+def fresh(seed: int = 0, **kwargs) -> GAIA:
+    torch.manual_seed(seed)
+    return GAIA(size=32, width=4, z_dim=8, lr_max=1e-3, **kwargs)
+
+
+def test_shapes_and_sizes(x):
+    model = fresh()
+    assert model.encode(x).shape == (B, 8)
+    assert model.decode(model.encode(x)).shape == (B, 3, 32, 32) and model.reconstruct(x).abs().max() <= 1
+    assert model.discriminator(x).shape == (B, 3, 32, 32)
+    big = ConvAutoencoder(size=64, width=4, z_dim=8)
+    assert big.encode(torch.zeros(2, 3, 64, 64)).shape == (2, 8) and big(torch.zeros(2, 3, 64, 64)).shape[-1] == 64
+    assert n_halvings(32) == 3 and n_halvings(64) == 4
+    with pytest.raises(ValueError, match="power of two"):
+        n_halvings(48)
+    assert set(model.optimizers) == {"G", "D"}
+    owned = [p for opt in model.optimizers.values() for g in opt.param_groups for p in g["params"]]
+    assert {id(p) for p in owned} == {id(p) for p in model.parameters()} and len(owned) == len(set(map(id, owned)))
+
+
+def test_one_step_trains_both_players(x):
+    model = fresh()
+    before = copy.deepcopy(model.state_dict())
+    losses = model.train_step(x)
+    for key, value in losses.items():
+        assert value.dim() == 0 and not value.requires_grad and torch.isfinite(value), key
+    after = model.state_dict()
+    for player in ("generator", "discriminator"):
+        keys = [k for k in before if k.startswith(player)]
+        assert keys and all(not torch.equal(before[k], after[k]) for k in keys), player
+    lr_g, lr_d = losses["lr_G"].item(), losses["lr_D"].item()
+    assert lr_g + lr_d == pytest.approx(1e-3) and model.optimizers["G"].param_groups[0]["lr"] == pytest.approx(lr_g)
+    with pytest.raises(ValueError, match="even"):
+        model.train_step(x[:3])
+
+
+def test_each_player_gets_the_gradient_of_its_own_loss(x):
+    """After train_step, .grad of each player equals the gradient of its loss at the weights before the step."""
+    model = fresh()
+    ref = copy.deepcopy(model)
+    alpha = torch.tensor([[0.3], [0.9], [0.5], [-0.1]])
+    losses = model.train_step(x, alpha)
+    G, D = ref.generator, ref.discriminator
+    z = G.encode(x)
+    x_g, x_i = G.decode(z), G.decode(interpolate(z, alpha))
+    with frozen(D):
+        loss_g = generator_loss(l1(x, D(x_g)), l1(x_i, D(x_i)), distance_loss(x, z), 5e-5)
+    loss_d = discriminator_loss(l1(x, D(x)), l1(x, D(x_g.detach())), l1(x_i.detach(), D(x_i.detach())))
+    assert losses["loss_G"].item() == pytest.approx(loss_g.item(), rel=1e-5)
+    assert losses["loss_D"].item() == pytest.approx(loss_d.item(), rel=1e-5)
+    trained = dict(model.named_parameters())
+    for player, loss in ((G, loss_g), (D, loss_d)):
+        named = list(player.named_parameters())
+        grads = torch.autograd.grad(loss, [p for _, p in named])
+        prefix = "generator." if player is G else "discriminator."
+        for (name, _), grad in zip(named, grads):
+            torch.testing.assert_close(trained[prefix + name].grad, grad, rtol=1e-4, atol=1e-7)
+
+
+def test_save_load_round_trip(x):
+    model = fresh()
+    model.train_step(x)
+    buffer = io.BytesIO()
+    torch.save({"model": model.state_dict(), "optimizers": model.optimizers.state_dict()}, buffer)
+    buffer.seek(0)
+    saved = torch.load(buffer, weights_only=True)
+    other = fresh(seed=1)
+    other.load_state_dict(saved["model"])
+    other.optimizers.load_state_dict(saved["optimizers"])
+    assert torch.equal(model.reconstruct(x), other.reconstruct(x))
+    steps = []
+    for run in (model, other):
+        torch.manual_seed(3)
+        steps.append(run.train_step(x))
+    assert all(torch.equal(v, steps[1][k]) for k, v in steps[0].items())
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, other.state_dict()[key]), key
+
+
+def test_plain_autoencoder_step(x):
+    torch.manual_seed(0)
+    ae = PlainAutoencoder(size=32, width=4, z_dim=8)
+    before = copy.deepcopy(ae.state_dict())
+    expected = l1(x, ae.reconstruct(x)).item()
+    assert ae.train_step(x)["recon_l1"].item() == pytest.approx(expected)  # mean |x - G(x)| before the step
+    assert all(not torch.equal(before[k], v) for k, v in ae.state_dict().items())
+    assert ae.reconstruct(x).shape == x.shape and ae.encode(x).shape == (B, 8)
+
+
+# --- hand-computed cases -------------------------------------------------------------------------------------------
+
+def sig(t: float) -> float:
+    return 1 / (1 + math.exp(-t))
+
+
+def test_sigmoid_balancing_of_learning_rates():
+    assert balanced_learning_rates(0.3, 0.3, 1e-4) == pytest.approx((5e-5, 5e-5))
+    lr_d, lr_g = balanced_learning_rates(0.35, 0.30, 1e-4)  # D worse on real than on fakes: D gets more
+    assert lr_d == pytest.approx(1e-4 * sig(1.0)) and lr_g == pytest.approx(1e-4 * (1 - sig(1.0)))
+    lr_d, lr_g = balanced_learning_rates(torch.tensor(0.1), torch.tensor(0.4), 1.0)
+    assert lr_d == pytest.approx(sig(-6.0)) and lr_g == pytest.approx(1 - sig(-6.0))
+
+
+def test_discriminator_and_generator_losses_hand_computed():
+    t = torch.tensor
+    # p_f = sigmoid(20 (0.3 / 2 - 0.1)) = sigmoid(1); L_f = (0.2 + 0.3) / 2
+    assert discriminator_loss(t(0.1), t(0.2), t(0.3)).item() == pytest.approx(0.1 - sig(1.0) * 0.25)
+    assert discriminator_loss(t(0.0), t(0.2), t(1.0)).item() == pytest.approx(-0.9 * 0.6)  # p_f capped at 0.9
+    assert discriminator_loss(t(3.0), t(0.0), t(0.0)).item() == pytest.approx(1.0)  # L_D clipped to [-1, 1]
+    # p_s = sigmoid(20 (0.25 - 0.2)) = sigmoid(1)
+    expected = sig(1.0) * 0.25 + (1 - sig(1.0)) * 0.2 + 5e-5 * 2.0
+    assert generator_loss(t(0.2), t(0.25), t(2.0)).item() == pytest.approx(expected)
+    assert generator_loss(t(0.2), t(0.25), t(2.0), dist_weight=0.0).item() == pytest.approx(expected - 1e-4)
+    assert generator_loss(t(-5.0), t(-5.0), t(0.0)).item() == -1.0
+
+
+def test_balancing_weights_carry_no_gradient():
+    loss_r, loss_fr, loss_fs = (torch.tensor(v, requires_grad=True) for v in (0.1, 0.2, 0.3))
+    discriminator_loss(loss_r, loss_fr, loss_fs).backward()
+    p_f = sig(1.0)
+    assert loss_r.grad.item() == pytest.approx(1.0)  # only the explicit L_r term
+    assert loss_fr.grad.item() == pytest.approx(-p_f / 2) and loss_fs.grad.item() == pytest.approx(-p_f / 2)
+
+
+def test_distance_loss_hand_computed():
+    x = torch.tensor([[0.0], [1.0], [3.0]])  # squared distances 1, 9, 4: mean over the 9 ordered pairs 28 / 9
+    z = torch.tensor([[0.0], [1.0], [2.0]])  # squared distances 1, 4, 1: mean 12 / 9
+    d_x, d_z = [1 * 9 / 28, 9 * 9 / 28, 4 * 9 / 28], [1 * 9 / 12, 4 * 9 / 12, 1 * 9 / 12]
+    expected = 2 * sum((math.log1p(a) - math.log1p(b)) ** 2 for a, b in zip(d_x, d_z)) / 9
+    assert distance_loss(x, z).item() == pytest.approx(expected, rel=1e-5)
+    assert distance_loss(5 * x, z / 3).item() == pytest.approx(expected, rel=1e-5)  # each space's own scale
+    assert distance_loss(x, 7 * x).item() == pytest.approx(0.0, abs=1e-7)  # same geometry: no loss
+    images = torch.randn(2, 3, 4, 4)
+    assert distance_loss(images, torch.randn(2, 5)).item() == pytest.approx(0.0, abs=1e-7)  # two points always agree
+
+
+def test_interpolation_scheme():
+    z = torch.arange(4.0).view(4, 1)  # halves A = (0, 1), B = (2, 3)
+    alpha = torch.tensor([[0.5], [0.25], [1.0], [0.0]])
+    # rows: 0.5*0 + 0.5*2; 0.25*1 + 0.75*3; reversed A: 1*1 + 0*2; 0*0 + 1*3
+    assert interpolate(z, alpha).flatten().tolist() == pytest.approx([1.0, 2.5, 1.0, 3.0])
+    with pytest.raises(ValueError, match="even"):
+        interpolate(torch.zeros(3, 2), torch.zeros(3, 1))
+    alpha = draw_alpha(40000, torch.Generator().manual_seed(0))
+    assert alpha.shape == (40000, 1)
+    assert alpha.mean().item() == pytest.approx(0.5, abs=0.01) and alpha.std().item() == pytest.approx(0.25, abs=0.01)
+    assert ((alpha < 0) | (alpha > 1)).float().mean().item() == pytest.approx(0.0455, abs=0.005)  # not clipped
