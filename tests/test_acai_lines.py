@@ -142,3 +142,10 @@ def test_describe_runs_and_strips(tmp_path):
     (folder / "metrics.json").write_text(json.dumps(records[0]))
     strips = table.first_strips(records, tmp_path)
     assert list(strips) == ["acai"] and strips["acai"].shape == (16, 32, 32)  # the baseline has no strips.npy
+    records[0]["parameters"]["batch"] = 16
+    evals = [{"step": 8, "mean_distance_e3": 30.0, "smoothness": math.nan, "nan_pairs": 256, "probe_accuracy": 0.1},
+             {"step": 16, "mean_distance_e3": 20.0, "smoothness": 0.5, "nan_pairs": 3, "probe_accuracy": 0.5}]
+    (folder / "history.json").write_text(json.dumps({"losses": [], "evals": evals}))
+    curves = table.evaluation_curves(records, tmp_path)
+    assert list(curves) == ["acai"] and curves["acai"]["images"].tolist() == [128, 256]
+    assert curves["acai"]["mean_distance_e3"].tolist() == [30.0, 20.0] and curves["acai"]["nan_pairs"][1] == 3

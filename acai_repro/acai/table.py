@@ -9,6 +9,7 @@ column instead.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -117,3 +118,20 @@ def sweep_command(profile: str, grid: Mapping[str, Sequence[Any]]) -> str:
     """The ``acai-repro sweep`` command that makes a profile's grid of acai_lines runs."""
     axes = " ".join(f"-g {name} {','.join(map(str, values))}" for name, values in grid.items())
     return f"acai-repro sweep acai_lines --profile {profile} {axes}"
+
+
+def evaluation_curves(records: Sequence[Mapping[str, Any]], results_root: Path) -> dict[str, dict[str, np.ndarray]]:
+    """For each model's lowest-seed run with a ``history.json``: {"images", metric: ...} arrays of its evaluations."""
+    out = {}
+    for model in MODEL_NAMES:
+        runs = sorted((r for r in records if r["parameters"]["model"] == model), key=lambda r: r["parameters"]["seed"])
+        for record in runs:
+            path = run_folder(results_root, record) / "history.json"
+            if path.is_file():
+                evals = json.loads(path.read_text())["evals"]
+                curves = {"images": np.array([row["step"] * record["parameters"]["batch"] for row in evals])}
+                for key in ("mean_distance_e3", "smoothness", "nan_pairs"):
+                    curves[key] = np.array([row[key] for row in evals], dtype=np.float64)
+                out[model] = curves
+                break
+    return out
