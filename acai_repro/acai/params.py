@@ -15,9 +15,9 @@ LINES_BENCHMARK = Schema("lines_benchmark", {
 # The defaults are the `quick` profile, a documented DEVIATION from the paper made to fit a few CPU-minutes per
 # model: a net of half the official width (depth 8, not 16), batches of 16 (not 64), Adam 1e-3 (not 1e-4) and 2^15
 # images (not 2^24), i.e. 2,048 steps, with an evaluation every 4,096 images and the median of the last 3 (not 20).
-# With the official width, batch and rate, 2^15 images still decode blank images for every model (Smoothness NaN),
-# and even at depth 8 / lr 1e-3 / batch 64 the baseline decodes blanks after 40,960 images: the number of steps,
-# not of images, is what lets the decoders start drawing lines. The paper profile (notebooks/acai_lines.paper.yaml)
+# With the official width, batch and rate, the baseline and ACAI still decode blank images after 2^15 images
+# (Smoothness NaN), and even at depth 8 / lr 1e-3 / batch 64 the baseline decodes blanks after 40,960 images
+# (measured here): the number of steps, more than of images, is what lets the decoders start drawing lines. The paper profile (notebooks/acai_lines.paper.yaml)
 # restores every official value.
 MODEL_NAMES = ("baseline", "dropout", "denoising", "vae", "aae", "vqvae", "acai")  # Table 1's columns
 
