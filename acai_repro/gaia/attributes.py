@@ -38,7 +38,11 @@ def edit(model, x: torch.Tensor, vector: torch.Tensor, strengths) -> torch.Tenso
 
 
 def _pixels(images: torch.Tensor) -> np.ndarray:
-    return images.detach().cpu().flatten(1).numpy()
+    """(N, 3 S'^2) features: the pixels, averaged down to at most 32 x 32 (enough to see every attribute here)."""
+    images = images.detach()
+    if images.shape[-1] > 32:
+        images = torch.nn.functional.adaptive_avg_pool2d(images, 32)
+    return images.cpu().flatten(1).numpy()
 
 
 class AttributeJudge:

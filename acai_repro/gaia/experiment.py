@@ -1,0 +1,81 @@
+"""The GAIA chapter's experiment: its data, the training of both models through the shared Trainer, and the
+nearest-neighbour walks through a UMAP of the codes (the blog post's Figure 0). The maths is in the sibling modules."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from acai_repro.data.faces import FaceData, load_faces
+from acai_repro.training import History, Trainer
+
+CELEBA_SHOWN = ("Smiling", "Eyeglasses", "Blond_Hair", "Male", "Bangs", "Young")  # the paper's Figure 4 kind
+
+
+def load_data(dataset: str, data_root: str, size: int, n_train: int, n_test: int, seed: int) -> tuple[FaceData, FaceData]:
+    """(train, test) faces: procedural (two seeded draws) or CelebA's train and test splits (folder or cache)."""
+    if dataset == "faces":
+        return load_faces(n_train, size, seed), load_faces(n_test, size, seed + 1_000_003)
+    if not data_root:
+        raise ValueError("dataset='celeba' needs data_root: a CelebA folder (img_align_celeba/, list_attr_celeba.txt, "
+                         "list_eval_partition.txt) or the .npz written by data_scripts/prepare_celeba.py")
+    from acai_repro.data.celeba import load_celeba
+
+    return (load_celeba(data_root, size, "train", limit=n_train), load_celeba(data_root, size, "test", limit=n_test))
+
+
+def shown_attributes(names: tuple[str, ...]) -> list[str]:
+    """The attributes the figures show: all five procedural ones, or a few well-known CelebA ones."""
+    chosen = [n for n in CELEBA_SHOWN if n in names]
+    return chosen or list(names[:6])
+
+
+def train(model, images: torch.Tensor, steps: int, batch_size: int, run_dir: Path, name: str, seed: int,
+          progress: bool = True) -> History:
+    """``steps`` calls of ``model.train_step`` on random batches of ``images`` (on the model's device), with
+    checkpoints and exact resume in ``run_dir / name``."""
+    data = torch.Generator().manual_seed(seed)  # the batch stream; in the Trainer state so a resume continues it
+
+    def step_fn(step: int) -> dict[str, torch.Tensor]:
+        index = torch.randint(len(images), (batch_size,), generator=data).to(images.device)
+        return model.train_step(images[index])
+
+    trainer = Trainer({"model": model, "optimizers": model.optimizers, "data": data}, total_steps=steps,
+                      run_dir=run_dir / name, checkpoint_every=max(steps // 4, 1), log_every=max(steps // 50, 1),
+                      desc=name, progress=progress)
+    return trainer.fit(step_fn)
+
+
+@torch.no_grad()
+def encode_all(model, images: torch.Tensor, batch: int = 512) -> torch.Tensor:
+    return torch.cat([model.encode(images[i:i + batch]) for i in range(0, len(images), batch)])
+
+
+@torch.no_grad()
+def reconstruct_all(model, images: torch.Tensor, batch: int = 512) -> torch.Tensor:
+    return torch.cat([model.reconstruct(images[i:i + batch]) for i in range(0, len(images), batch)])
+
+
+def nearest_neighbour_walks(points: np.ndarray, starts, hops: int) -> np.ndarray:
+    """(len(starts), hops + 1) indices: from each start, repeatedly step to the nearest not-yet-visited point."""
+    walks = [np.asarray(starts)]
+    visited = np.zeros((len(starts), len(points)), bool)
+    visited[np.arange(len(starts)), walks[0]] = True
+    for _ in range(hops):
+        here = points[walks[-1]]  # (W, 2)
+        distance = ((here[:, None, :] - points[None, :, :]) ** 2).sum(-1)  # (W, N)
+        distance[visited] = np.inf
+        step = distance.argmin(1)
+        visited[np.arange(len(starts)), step] = True
+        walks.append(step)
+    return np.stack(walks, axis=1)
+
+
+@torch.no_grad()
+def decode_walk(model, codes: torch.Tensor, walk, steps: int) -> torch.Tensor:
+    """Linear interpolation in z along a walk of code indices, ``steps`` images per hop plus the last end point."""
+    z = codes[torch.as_tensor(walk)]  # (H + 1, D)
+    t = torch.linspace(0, 1, steps + 1, device=z.device)[:-1].view(1, -1, 1)  # (1, steps, 1)
+    path = ((1 - t) * z[:-1, None] + t * z[1:, None]).flatten(0, 1)  # (H * steps, D)
+    return model.decode(torch.cat([path, z[-1:]]))
