@@ -11,7 +11,9 @@ starts.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from .runner import ParameterError, RunFailed, RunLockedError, get_schema, run_notebook, sweep
@@ -73,16 +75,30 @@ def _main(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM (a scheduler's or ``kill``'s stop) unwinds like Ctrl-C, so the kernel is shut down and locks released."""
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    main_thread = threading.current_thread() is threading.main_thread()  # signal handlers live in the main thread
+    previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
     try:
         return _main(args)
+    except KeyboardInterrupt:
+        print("acai-repro: interrupted; run the same command again to resume from the last checkpoint",
+              file=sys.stderr)
+        return 130
     except (ParameterError, RunLockedError) as err:
         print(f"acai-repro: error: {err}", file=sys.stderr)
         return 2
     except RunFailed as err:
         print(f"acai-repro: run failed: {err}", file=sys.stderr)
         return 1
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

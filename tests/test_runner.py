@@ -116,6 +116,8 @@ def test_cli_rejects_bad_parameters_before_any_kernel_starts(tmp_path, capsys):
 
 def test_sweep_validates_every_combination_first(tmp_path):
     assert expand_grid({"seed": [0, 1], "steps": [8]}) == [{"seed": 0, "steps": 8}, {"seed": 1, "steps": 8}]
+    union = expand_grid([{"seed": [0, 1]}, {"seed": [1, 2]}])
+    assert union == [{"seed": 0}, {"seed": 1}, {"seed": 2}]  # a list of grids is their union, repeats dropped
     with pytest.raises(ParameterError, match="parameter 'steps' must be int in \\[3, 64\\]; got 1"):
         sweep("lines_benchmark", "smoke", {"seed": [0, 1], "steps": [8, 1]}, results_root=tmp_path)
     assert not any(tmp_path.iterdir())

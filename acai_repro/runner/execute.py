@@ -56,13 +56,25 @@ def run_notebook(name: str, profile: str = "quick", overrides: Mapping[str, Any]
     return run_dir
 
 
-def expand_grid(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
-    """The cartesian product of a sweep's ``-g NAME v1,v2`` axes, in a stable order."""
+Grid = Mapping[str, Sequence[Any]]
+
+
+def expand_grid(grid: Grid | Sequence[Grid]) -> list[dict[str, Any]]:
+    """The cartesian product of a sweep's ``-g NAME v1,v2`` axes, in a stable order.
+
+    A list of grids is their union (each expanded in turn, repeats dropped): e.g. every prior with the AAE, plus the
+    Gaussian prior only with the VAE and the plain autoencoder.
+    """
+    if not isinstance(grid, Mapping):
+        combos: list[dict[str, Any]] = []
+        for part in grid:
+            combos += [c for c in expand_grid(part) if c not in combos]
+        return combos
     names = list(grid)
     return [dict(zip(names, combo)) for combo in itertools.product(*(grid[n] for n in names))]
 
 
-def sweep(name: str, profile: str, grid: Mapping[str, Sequence[Any]], overrides: Mapping[str, Any] | None = None,
+def sweep(name: str, profile: str, grid: Grid | Sequence[Grid], overrides: Mapping[str, Any] | None = None,
           jobs: int = 1, results_root: Path | None = None,
           reuse_finished: bool = False) -> list[tuple[dict[str, Any], Path | Exception]]:
     """Many runs from one call, in a local process pool. Every combination is validated before any runs."""
