@@ -1,0 +1,115 @@
+"""What the AAE notebook does around the model: hide labels, draw batches, encode, score, walk the code space."""
+from __future__ import annotations
+
+import math
+
+import torch
+from scipy.stats import norm
+
+from acai_repro.aae.distance import sliced_wasserstein
+from acai_repro.aae.priors import N_COMPONENTS, UNLABELLED, MixturePrior, Prior, SwissRollPrior
+
+
+def hide_labels(labels: torch.Tensor, n_labels: int, seed: int = 0) -> torch.Tensor:
+    """Keep ``n_labels`` labels, ``n_labels / 10`` per digit chosen at random (seeded); the rest become -1."""
+    if n_labels % N_COMPONENTS:
+        raise ValueError(f"n_labels must be a multiple of {N_COMPONENTS} (balanced over the digits), got {n_labels}")
+    per_class = n_labels // N_COMPONENTS
+    counts = torch.bincount(labels, minlength=N_COMPONENTS)
+    if per_class > counts.min():
+        raise ValueError(f"n_labels={n_labels} needs {per_class} images per digit; the rarest digit has {counts.min()}")
+    rank = torch.empty(len(labels), dtype=torch.int64)  # each image's random rank within its own digit
+    order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
+    shuffled = labels[order]
+    for digit in range(N_COMPONENTS):  # 10 vectorised steps, one per digit
+        where = order[shuffled == digit]
+        rank[where] = torch.arange(len(where))
+    return torch.where(rank < per_class, labels, torch.full_like(labels, UNLABELLED))
+
+
+class BatchStream:
+    """Endless shuffled mini-batches of indices 0..n-1 (reshuffled each epoch), checkpointable for the Trainer."""
+
+    def __init__(self, n: int, batch_size: int, seed: int = 0) -> None:
+        self.n, self.batch_size = n, batch_size
+        self.generator = torch.Generator().manual_seed(seed)
+        self.order, self.position = torch.randperm(n, generator=self.generator), 0
+
+    def next(self) -> torch.Tensor:
+        if self.position + self.batch_size > self.n:
+            self.order, self.position = torch.randperm(self.n, generator=self.generator), 0
+        self.position += self.batch_size
+        return self.order[self.position - self.batch_size:self.position]
+
+    def state_dict(self) -> dict:
+        return {"generator": self.generator.get_state(), "order": self.order, "position": self.position}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.set_state(state["generator"])
+        self.order, self.position = state["order"], state["position"]
+
+
+@torch.no_grad()
+def encode_all(model, x: torch.Tensor, batch: int = 1000) -> torch.Tensor:
+    """Codes (N, z_dim) of images (N, 1, 28, 28), on the CPU."""
+    return torch.cat([model.encode(x[i:i + batch]).cpu() for i in range(0, len(x), batch)])
+
+
+def evaluate(prior: Prior, codes: torch.Tensor, labels: torch.Tensor, seed: int = 0) -> dict[str, float]:
+    """The run's numbers: SW_1(codes, prior samples), the same between two prior samples (the floor a perfect match
+    reaches at this sample size), and for a prior with components the classification error (a code's class = the
+    component it falls in) and, for the mixture, the share of codes inside their own label's 95% ellipse."""
+    g = torch.Generator().manual_seed(seed + 1)
+    n = len(codes)
+    out = {"sw_codes_prior": sliced_wasserstein(codes, prior.sample(n, generator=g)),
+           "sw_prior_prior": sliced_wasserstein(prior.sample(n, generator=g), prior.sample(n, generator=g))}
+    if prior.n_components:
+        out["classification_error"] = (prior.component_of(codes) != labels).float().mean().item()
+    if isinstance(prior, MixturePrior):
+        out["own_component_share"] = prior.inside_component(codes, labels).float().mean().item()
+    return out
+
+
+def code_grid(prior: Prior, n: int = 15) -> tuple[torch.Tensor, tuple[float, float]]:
+    """(n * n, 2) codes on a regular grid over the prior's support (row-major, top row = largest z_2) and the extent.
+
+    Gaussian: the grid walks the prior's quantiles 0.02 .. 0.98 (the paper's manifold figure); other priors: the box
+    holding 99% of their samples.
+    """
+    if isinstance(prior, (MixturePrior, SwissRollPrior)):
+        s = prior.sample(20000, generator=torch.Generator().manual_seed(0))
+        lo, hi = s.quantile(0.005).item(), s.quantile(0.995).item()
+        axis = torch.linspace(lo, hi, n)
+    else:
+        axis = torch.tensor(norm.ppf(torch.linspace(0.02, 0.98, n).numpy()) * getattr(prior, "std", 1.0),
+                            dtype=torch.float32)
+    z1, z2 = torch.meshgrid(axis, axis.flip(0), indexing="xy")
+    return torch.stack([z1.flatten(), z2.flatten()], 1), (axis[0].item(), axis[-1].item())
+
+
+def component_grid(prior: MixturePrior, components: list[int], n: int = 7, spread: float = 1.5) -> torch.Tensor:
+    """Codes (len(components) * n * n, 2): the same (a, b) grid, +-``spread`` std on each axis, placed in each
+    component's own frame. Rows walk a (radial), columns b (tangential): the same cell = the same style."""
+    t = torch.linspace(-spread, spread, n)
+    a, b = torch.meshgrid(t * prior.radial_std, t * prior.tangential_std, indexing="ij")
+    ab = torch.stack([a.flatten(), b.flatten()], 1)  # (n * n, 2)
+    k = torch.tensor(components)
+    return (torch.einsum("kij,nj->kni", prior.rotations[k], ab) + prior.means[k][:, None]).reshape(-1, 2)
+
+
+def swiss_roll_walk(n: int = 20) -> torch.Tensor:
+    """(n, 2) codes along the swiss roll's axis, u from the centre (0) to the outer end (1), mid-component steps."""
+    u = (torch.arange(n) + 0.5) / n
+    return SwissRollPrior.point(u)
+
+
+def circle_walk(prior: Prior, n: int = 40) -> torch.Tensor:
+    """(n, 2) codes on a closed path through the prior's bulk, for the animation: the mixture's ring of means, the
+    swiss roll's axis, or the Gaussian's circle of radius 1 (first two code dimensions; the rest 0)."""
+    if isinstance(prior, SwissRollPrior):
+        return swiss_roll_walk(n)
+    t = 2 * math.pi * torch.arange(n) / n
+    radius = prior.shift if isinstance(prior, MixturePrior) else 1.0
+    z = torch.zeros(n, prior.dim)
+    z[:, 0], z[:, 1] = radius * t.cos(), radius * t.sin()
+    return z
