@@ -9,7 +9,8 @@ All paths train the same model (official lines nets, batch B, Adam 1e-4) in one 
   sync per log interval), lines rendered for the whole batch on the device (``LinesSampler``), ``ACAI.train_step``.
 * ``fast``: the fast path with one model: :class:`~acai_repro.fast.ACAIEnsemble` with K = 1 (one backward for
   all players, on-device data), plus the chosen features (``--compile``, ``--cuda-graphs``, ``--bf16``).
-* ``ensemble``: the same with K models (``--k``), reported per model and in total.
+* ``ensemble``: the same with K models (``--k``), reported per model and in total; vmapped into one program,
+  or with ``--no-vmap`` a loop over the K models (grouped convolutions can be slow on a CPU).
 
 Warm-up steps (where compilation and graph capture happen) are not timed; CUDA is synchronised before each clock
 reading. ``--repeats`` interleaves the paths (plain, project, ... , plain, project, ...) so that a machine shared
@@ -123,6 +124,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--compile", action="store_true", help="torch.compile the fast step")
     p.add_argument("--cuda-graphs", action="store_true", help="capture the fast step in a CUDA graph (CUDA only)")
     p.add_argument("--bf16", action="store_true", help="bf16 autocast in the fast step (validate first)")
+    p.add_argument("--no-vmap", action="store_true", help="ensemble: loop over the K models instead of vmap")
     p.add_argument("--workers", type=int, default=0, help="DataLoader workers of the plain loop")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
     p.add_argument("--seed", type=int, default=0)
@@ -139,7 +141,8 @@ def main_args(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     report = run_bench(device=args.device, steps=args.steps, batch=args.batch, warmup=args.warmup,
                        repeats=args.repeats, paths=tuple(p for p in args.paths.split(",") if p), k=args.k,
-                       features=FastFeatures(compile=args.compile, cuda_graphs=args.cuda_graphs, bf16=args.bf16),
+                       features=FastFeatures(compile=args.compile, cuda_graphs=args.cuda_graphs, bf16=args.bf16,
+                                             vmap=not args.no_vmap),
                        workers=args.workers, seed=args.seed, log=lambda m: print(m, file=sys.stderr))
     print(format_table(report))
     for message in report["notes"]:

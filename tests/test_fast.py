@@ -68,11 +68,12 @@ def test_one_seed_follows_the_project_path_step_for_step():
     same_weights(fast, eager)
 
 
-def test_k_batched_models_equal_k_separate_trainings():
+@pytest.mark.parametrize("use_vmap", [True, False])
+def test_k_batched_models_equal_k_separate_trainings(use_vmap):
     seeds = [0, 1, 2]
     separate = build_seeded_models("acai", seeds, "cpu", DEPTH)
     batched = build_seeded_models("acai", seeds, "cpu", DEPTH)
-    ensemble, data = ACAIEnsemble(batched), EnsembleLines(BATCH, seeds)
+    ensemble, data = ACAIEnsemble(batched, FastFeatures(vmap=use_vmap)), EnsembleLines(BATCH, seeds)
     samplers = [LinesSampler(BATCH, "cpu", seed=s) for s in seeds]
     for _ in range(STEPS):
         x, label = data.next()

@@ -34,6 +34,7 @@ class FastFeatures:
     compile: bool = False  # torch.compile the forward + backward of the step (Inductor)
     cuda_graphs: bool = False  # capture the whole step (forward, backward, Adam) in one CUDA graph; CUDA only
     bf16: bool = False  # bf16 autocast of the forward; off unless bf16_check passed on this device
+    vmap: bool = True  # K models as one vmapped program (grouped convs); False: a loop over K (same maths)
 
     def resolve(self, device: torch.device | str) -> tuple[FastFeatures, list[str]]:
         """The features that can run on ``device`` and a note for every one switched off (and why)."""
@@ -55,6 +56,7 @@ class FastFeatures:
         return resolved, notes
 
     def as_dict(self) -> dict[str, bool]:
+        """The fields as a JSON-ready dict."""
         return asdict(self)
 
 

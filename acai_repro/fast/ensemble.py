@@ -4,6 +4,8 @@ The official lines nets are small enough that one model leaves a GPU mostly idle
 of each model. So the K copies are stacked: every parameter of shape S becomes one tensor of shape (K, S)
 (``torch.func.stack_module_state``), one model's step is written as a pure function of its parameters, and
 ``vmap`` runs it over the K copies at once (convolutions become grouped convolutions: one kernel for all models).
+On a CPU grouped convolutions can be slower than K plain ones: ``FastFeatures(vmap=False)`` loops over the copies
+instead (same numbers, one shared Adam).
 
 The maths is exactly that of :meth:`acai_repro.acai.acai.ACAI.train_step`, with its own functions
 (``draw_alpha``, ``mix``, ``critic_losses``). For one model with z = f(x), x_hat = g(z), x_alpha = g(mix(z, alpha)):
@@ -124,8 +126,11 @@ class ACAIEnsemble:
         objective = _Objective(self.template, self.features.bf16)
         one_model = grad(lambda params, x, alpha, label: _one_model(objective, params, x, alpha, label),
                          has_aux=True)
-        self._grads_eager = vmap(one_model, in_dims=(0, 0, 0, 0))
-        self._grads_eager_unlabelled = vmap(one_model, in_dims=(0, 0, 0, None))
+        if self.features.vmap:
+            self._grads_eager = vmap(one_model, in_dims=(0, 0, 0, 0))
+            self._grads_eager_unlabelled = vmap(one_model, in_dims=(0, 0, 0, None))
+        else:  # one program per model (K small graphs), stacked: same numbers, no grouped convolutions
+            self._grads_eager = self._grads_eager_unlabelled = _looped(one_model)
         self._grads = self._grads_eager
         if self.features.compile:
             self._grads = CompiledWithFallback(self._grads_eager, dynamic=False)
@@ -201,6 +206,19 @@ def _one_model(objective: _Objective, params: dict[str, torch.Tensor], x: torch.
     """Total loss and losses of one model; the critic seen by the autoencoder's loss is a detached copy."""
     frozen_critic = {name[len(CRITIC):]: p.detach() for name, p in params.items() if name.startswith(CRITIC)}
     return functional_call(objective, params, (x, alpha, label, frozen_critic))
+
+
+def _looped(one_model: Callable) -> Callable:
+    """The vmapped call's result computed model by model: (grads, losses) with every leaf stacked over K."""
+
+    def grads(params: dict[str, torch.Tensor], x: torch.Tensor, alpha: torch.Tensor,
+              label: torch.Tensor | None) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        parts = [one_model({name: p[k] for name, p in params.items()}, x[k], alpha[k],
+                           None if label is None else label[k]) for k in range(x.shape[0])]
+        return tuple({name: torch.stack([part[i][name] for part in parts]) for name in parts[0][i]}
+                     for i in range(2))
+
+    return grads
 
 
 class EnsembleLines:
