@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from acai_repro.acai.base import Autoencoder, frozen
 from acai_repro.nets import Critic
@@ -41,8 +42,12 @@ class ACAI(Autoencoder):
         super().__init__(**kwargs)
         self.lambda_ = lambda_
         self.gamma = gamma
-        self.critic = Critic(self.scales, critic_depth or self.depth, self.latent_shape[0], self.colors)
+        self.critic = self.make_critic(critic_depth or self.depth)
         self.optimizers = self.make_optimizers(ae=self.autoencoder_parameters(), critic=self.critic.parameters())
+
+    def make_critic(self, depth: int) -> nn.Module:
+        """d: (B, colors, H, W) -> (B,), the official conv critic; a family with other networks overrides this."""
+        return Critic(self.scales, depth, self.latent_shape[0], self.colors)
 
     def draw_alpha(self, batch: int, device: torch.device) -> torch.Tensor:
         """alpha = 1/2 - |u - 1/2|, u ~ U(0, 1): one coefficient per example in [0, 1/2], shaped (B, 1, 1, 1)."""

@@ -92,12 +92,15 @@ class Autoencoder(nn.Module):
         self.scales = n_scales(latent_width, size)  # 4 for the lines: 32 -> 2
         self.latent_shape = (latent, latent_width, latent_width)  # (C, w, w) of z
         self.depth, self.colors, self.lr = depth, colors, lr
-        self.encoder = Encoder(self.scales, depth, latent, colors)
-        self.decoder = Decoder(self.scales, depth, latent, colors)
+        self.encoder, self.decoder = self.make_nets(depth, latent, colors, size)
         if n_classes is not None and n_classes < 2:
             raise ValueError(f"n_classes must be None (no probe) or at least 2, got {n_classes!r}")
         self.probe = None if n_classes is None else tf_dense(latent * latent_width**2, n_classes)
         self.optimizers = Optimizers()
+
+    def make_nets(self, depth: int, latent: int, colors: int, size: int) -> tuple[nn.Module, nn.Module]:
+        """(f, g): the official conv encoder and decoder; a family with other networks (the MLPs) overrides this."""
+        return Encoder(self.scales, depth, latent, colors), Decoder(self.scales, depth, latent, colors)
 
     def make_optimizers(self, **players: Iterable[nn.Parameter]) -> Optimizers:
         """One Adam(lr) per player, plus "probe" when the model has one."""

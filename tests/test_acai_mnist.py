@@ -1,0 +1,237 @@
+"""ACAI on MNIST: the MLP family (acai_repro.acai.mlp), the run helpers (mnist_run) and the downstream probes.
+
+The model test template for the walk-through's MLPs (build, shapes, one step trains every player, save / load round
+trip), then the clustering accuracy against hand-made labellings with a known permutation, the whitening and the
+post-hoc linear probe. Hidden layers are shrunk to 32 units so the file runs in seconds.
+"""
+
+import copy
+import io
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from acai_repro.acai.mlp import HIDDEN, MLPACAI, MLPBaseline, build_mlp_model, keras_hidden
+from acai_repro.acai.mnist_run import BatchSampler, build, downstream, encode_all, interpolation_grid
+from acai_repro.metrics.probes import clustering_accuracy, linear_probe_accuracy, matched_accuracy, whiten
+
+B, H, LATENT = 4, 32, 8
+PLAYERS = {"baseline": {"ae"}, "acai": {"ae", "critic"}}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def batch() -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    return torch.rand(B, 1, 32, 32, generator=g) * 2 - 1, torch.tensor([0, 3, 7, 9])
+
+
+def fresh(name: str, seed: int = 0):
+    torch.manual_seed(seed)
+    return build_mlp_model(name, hidden=H, latent=LATENT, n_classes=10)
+
+
+# --- the MLP family: model test template ---------------------------------------------------------------------------
+
+def test_build_defaults_and_unknown_name():
+    assert HIDDEN == 1000
+    assert isinstance(build_mlp_model("baseline"), MLPBaseline) and isinstance(build_mlp_model("acai"), MLPACAI)
+    model = build_mlp_model("acai", latent=32)
+    linear = [(m.in_features, m.out_features) for m in model.encoder.modules() if isinstance(m, nn.Linear)]
+    assert linear == [(1024, 1000), (1000, 1000), (1000, 32)]  # flatten(32 x 32) -> 1000 -> 1000 -> latent
+    linear = [(m.in_features, m.out_features) for m in model.critic.modules() if isinstance(m, nn.Linear)]
+    assert linear == [(1024, 1000), (1000, 1000), (1000, 32)]  # the critic's latent outputs are averaged
+    slopes = [m.negative_slope for m in model.modules() if isinstance(m, nn.LeakyReLU)]
+    assert slopes == [0.2] * 6  # two hidden layers in each of f, g, d
+    with pytest.raises(ValueError, match="unknown MLP model 'vae'.*baseline.*acai"):
+        build_mlp_model("vae")
+
+
+@pytest.mark.parametrize("name", ["baseline", "acai"])
+def test_shapes(name, batch):
+    model, (x, _) = fresh(name), batch
+    z = model.encode(x)
+    assert z.shape == (B, LATENT, 1, 1)  # a 1 x 1 "latent image", so ACAI's mixing applies unchanged
+    assert model.decode(z).shape == (B, 1, 32, 32)
+    assert model.reconstruct(x).shape == (B, 1, 32, 32)
+    assert model.classify(x).shape == (B, 10)
+    if name == "acai":
+        assert model.critic(x).shape == (B,)
+
+
+@pytest.mark.parametrize("name", ["baseline", "acai"])
+def test_optimizers_partition_parameters(name):
+    model = fresh(name)
+    assert set(model.optimizers) == PLAYERS[name] | {"probe"}
+    owned = [p for opt in model.optimizers.values() for group in opt.param_groups for p in group["params"]]
+    assert len(owned) == len({id(p) for p in owned})
+    assert {id(p) for p in owned} == {id(p) for p in model.parameters()}
+
+
+@pytest.mark.parametrize("name", ["baseline", "acai"])
+def test_one_step_trains_every_player(name, batch):
+    x, label = batch
+    model = fresh(name)
+    before = copy.deepcopy(model.state_dict())
+    losses = model.train_step(x, label)
+    assert {"loss_ae", "loss_probe"} <= set(losses) and (name == "baseline" or "loss_critic" in losses)
+    for key, value in losses.items():
+        assert value.dim() == 0 and not value.requires_grad and torch.isfinite(value), key
+    after = model.state_dict()
+    unchanged = [k for k in before if torch.equal(before[k], after[k])]
+    assert unchanged == []  # encoder, decoder, probe and (ACAI) critic: every weight and bias moved
+    players = {k.split(".")[0] for k in before}
+    assert players == ({"encoder", "decoder", "probe"} | ({"critic"} if name == "acai" else set()))
+
+
+@pytest.mark.parametrize("name", ["baseline", "acai"])
+def test_save_load_round_trip(name, batch):
+    x, label = batch
+    model = fresh(name)
+    model.train_step(x, label)
+    buffer = io.BytesIO()
+    torch.save({"model": model.state_dict(), "optimizers": model.optimizers.state_dict()}, buffer)
+    buffer.seek(0)
+    saved = torch.load(buffer, weights_only=True)
+    other = fresh(name, seed=1)
+    assert not torch.equal(other.encode(x), model.encode(x))
+    other.load_state_dict(saved["model"])
+    other.optimizers.load_state_dict(saved["optimizers"])
+    assert torch.equal(other.encode(x), model.encode(x)) and torch.equal(other.classify(x), model.classify(x))
+    steps = []
+    for run in (model, other):  # the next step (alpha draws included) continues identically
+        torch.manual_seed(3)
+        steps.append(run.train_step(x, label))
+    assert all(torch.equal(value, steps[1][key]) for key, value in steps[0].items())
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, other.state_dict()[key]), key
+
+
+def test_keras_variance_scaling_init():
+    torch.manual_seed(0)
+    layer = keras_hidden(1000, 1000)
+    std = math.sqrt(0.2 / 1000)  # VarianceScaling(0.2, fan_in): variance scale / fan_in after truncation
+    assert layer.weight.std().item() == pytest.approx(std, rel=0.01)
+    assert layer.weight.abs().max().item() <= 2 * std / 0.8796 + 1e-9  # truncated at 2 pre-truncation stds
+    assert torch.count_nonzero(layer.bias) == 0
+
+
+# --- run helpers ---------------------------------------------------------------------------------------------------
+
+def test_build_families():
+    assert build("conv", "acai", 32).latent_shape == (2, 4, 4)  # official mnist32: 4 x 4 x 2
+    assert build("conv", "baseline", 256).latent_shape == (16, 4, 4)  # 4 x 4 x 16
+    assert build("mlp", "acai", 32).latent_shape == (32, 1, 1)
+    with pytest.raises(ValueError, match="family"):
+        build("resnet", "acai", 32)
+    with pytest.raises(ValueError, match="conv latent"):
+        build("conv", "acai", 64)
+
+
+def test_interpolation_grid_ends_are_reconstructions(batch):
+    x, _ = batch
+    model = fresh("acai")
+    grid = interpolation_grid(model, x[:2], x[2:])
+    assert grid.shape == (11, 2, 1, 32, 32)  # alpha = 0, 0.1, ..., 1
+    torch.testing.assert_close(grid[0], model.reconstruct(x[:2]))
+    torch.testing.assert_close(grid[-1], model.reconstruct(x[2:]))
+    z = 0.7 * model.encode(x[:2]) + 0.3 * model.encode(x[2:])
+    torch.testing.assert_close(grid[3], model.decode(z))
+    assert encode_all(model, x, chunk=3).shape == (B, LATENT)
+
+
+def test_batch_sampler_resumes_identically():
+    images, labels = torch.arange(50.0).view(50, 1, 1, 1), torch.arange(50)
+    sampler = BatchSampler(images, labels, 8, seed=1)
+    sampler.next()
+    state = copy.deepcopy(sampler.state_dict())
+    first = sampler.next()
+    other = BatchSampler(images, labels, 8, seed=99)
+    other.load_state_dict(state)
+    second = other.next()
+    assert torch.equal(first[0], second[0]) and torch.equal(first[0].flatten().long(), first[1])
+
+
+# --- downstream probes ---------------------------------------------------------------------------------------------
+
+def test_matched_accuracy_known_permutation():
+    labels = np.array([0, 0, 0, 1, 1, 2, 2, 2, 2, 3])
+    permutation = np.array([2, 3, 0, 1])  # cluster id of each label
+    assert matched_accuracy(labels, permutation[labels]) == 1.0
+    assert matched_accuracy(labels, labels) == 1.0
+    # Partially wrong: two points moved to another cluster. Best matching keeps the permutation; 8 of 10 right.
+    clusters = permutation[labels]
+    clusters[[1, 6]] = [3, 1]
+    assert matched_accuracy(labels, clusters) == pytest.approx(0.8)
+    # Everything in one cluster: only one label can be matched to it, the largest (label 2, 4 points).
+    assert matched_accuracy(labels, np.zeros(10)) == pytest.approx(0.4)
+    # More clusters than labels: unmatched clusters count as errors (label 0 split 2 + 1).
+    assert matched_accuracy([0, 0, 0, 1], [5, 5, 6, 7]) == pytest.approx(0.75)
+    with pytest.raises(ValueError, match="one length"):
+        matched_accuracy([0, 1], [0])
+
+
+def test_matched_accuracy_is_hungarian_not_greedy():
+    # counts[cluster, label] = [[3, 2], [2, 0]]: greedy takes (0, 0) = 3 then (1, 1) = 0 -> 3 / 7;
+    # the optimal one-to-one matching (0, 1) + (1, 0) gives 2 + 2 = 4 / 7.
+    labels = [0, 0, 0, 1, 1, 0, 0]
+    clusters = [0, 0, 0, 0, 0, 1, 1]
+    assert matched_accuracy(labels, clusters) == pytest.approx(4 / 7)
+
+
+def blobs(n_per: int, seed: int, scale: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+    """Four tight blobs at the corners of an elongated rectangle in 3-D (the third axis nearly constant)."""
+    rng = np.random.default_rng(seed)
+    centres = np.array([[0, 0, 0], [10, 0, 0], [0, 1, 0], [10, 1, 0]], dtype=float)
+    labels = np.repeat(np.arange(4), n_per)
+    return centres[labels] + rng.normal(0, scale, (len(labels), 3)) * [1, 0.1, 0.01], labels
+
+
+def test_whiten_identity_covariance():
+    z, _ = blobs(50, 0)
+    z_white, other = whiten(z, z[:5] + 1.0)
+    assert z_white.mean(0) == pytest.approx(np.zeros(3), abs=1e-9)
+    np.testing.assert_allclose(z_white.T @ z_white / len(z), np.eye(3), atol=1e-8)
+    assert other.shape == (5, 3)
+    dead = np.concatenate([z, np.zeros((len(z), 1))], axis=1)  # a dead unit is dropped, not blown up
+    assert whiten(dead)[0].shape == (len(z), 3)
+
+
+def test_clustering_accuracy_separated_blobs_with_permuted_labels():
+    z_train, _ = blobs(40, 1)
+    z_test, y_test = blobs(10, 2)
+    shuffled = np.array([3, 1, 0, 2])[y_test]  # class names carry no meaning for K-means
+    assert clustering_accuracy(z_train, z_test, shuffled, n_clusters=4, n_init=10) == 1.0
+    assert clustering_accuracy(torch.tensor(z_train), torch.tensor(z_test), torch.tensor(y_test), n_clusters=4,
+                               n_init=10) == 1.0
+    # Labels that ignore the clusters (each blob split evenly between two labels): at most half can match.
+    assert clustering_accuracy(z_train, z_test, np.arange(len(y_test)) % 2, n_clusters=4, n_init=10) <= 0.5 + 1e-12
+
+
+def test_linear_probe_is_linear():
+    z_train, y_train = blobs(40, 3)
+    z_test, y_test = blobs(20, 4)
+    assert linear_probe_accuracy(z_train, y_train, z_test, y_test) == 1.0
+    # XOR of the two axes (blobs 0 and 3 against 1 and 2): no single linear layer separates it.
+    xor = lambda y: np.array([0, 1, 1, 0])[y]  # noqa: E731
+    assert linear_probe_accuracy(z_train, xor(y_train), z_test, xor(y_test)) <= 0.75
+
+
+def test_downstream_keys_and_ranges(batch):
+    torch.manual_seed(0)
+    x = torch.rand(40, 1, 32, 32) * 2 - 1
+    y = torch.arange(40) % 4
+    model = fresh("baseline")
+    metrics = downstream(model, (x[:30], y[:30]), (x[30:], y[30:]), kmeans_restarts=2)
+    assert set(metrics) == {"test_mse", "probe_acc", "linear_probe_acc", "clustering_acc"}
+    assert metrics["test_mse"] > 0 and all(0 <= metrics[k] <= 1 for k in metrics if k.endswith("acc"))
