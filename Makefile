@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba
 export MPLBACKEND ?= Agg
 
-.PHONY: install test test-unit test-nbval book nbval-refs clean
+.PHONY: install browser test test-unit test-nbval book nbval-refs clean
 
 install: $(STAMP)
 
@@ -18,7 +18,15 @@ $(STAMP): pyproject.toml constraints.txt environment.yml
 	$(BIN)/python -m pip install -q -c constraints.txt -e ".[book,test]"
 	touch $(STAMP)
 
-test: install
+# Headless Chromium for the browser tests (Debian package, as root); elsewhere those tests skip and say why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
+	        echo "make: could not install chromium; the browser tests will be skipped"; \
+	    else echo "make: no chromium and no root apt-get; the browser tests will be skipped"; fi; }
+
+test: install browser
 	rm -rf tests/nbval/.runs
 	$(BIN)/python -m pytest -q tests
 	$(BIN)/python -m pytest -q --nbval tests/nbval --nbval-sanitize-with tests/nbval/sanitize.cfg
