@@ -190,6 +190,9 @@ class Trainer:
         self._resumed = True
         found = None if self.store is None else self.store.load_latest()
         if found is None:
+            if self.store is not None and self.store.steps():  # files there, none usable (each warned about)
+                tqdm.write(f"{self.desc}: no usable checkpoint in {self.store.directory}: starting afresh from step 0",
+                           file=sys.stderr)
             return
         step, payload = found
         path = self.store.path_for(step)
