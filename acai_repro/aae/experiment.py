@@ -113,3 +113,19 @@ def circle_walk(prior: Prior, n: int = 40) -> torch.Tensor:
     z = torch.zeros(n, prior.dim)
     z[:, 0], z[:, 1] = radius * t.cos(), radius * t.sin()
     return z
+
+
+def tile(images: torch.Tensor, ncols: int) -> torch.Tensor:
+    """(N, 1, H, W) images -> one (rows * H, ncols * W) picture, row-major (the manifold figure as a single image)."""
+    n, _, h, w = images.shape
+    rows = -(-n // ncols)
+    padded = torch.zeros(rows * ncols, h, w, dtype=images.dtype)
+    padded[:n] = images[:, 0].cpu()
+    return padded.view(rows, ncols, h, w).permute(0, 2, 1, 3).reshape(rows * h, ncols * w)
+
+
+@torch.no_grad()
+def decode_all(model, z: torch.Tensor, batch: int = 1000) -> torch.Tensor:
+    """Images (N, 1, 28, 28) in [0, 1] decoded from codes (N, z_dim), on the CPU."""
+    device = next(model.parameters()).device
+    return torch.cat([model.decode(z[i:i + batch].to(device)).cpu() for i in range(0, len(z), batch)])

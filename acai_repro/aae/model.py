@@ -96,7 +96,7 @@ class PlainAutoencoder(MLPAutoencoder):
 class AAE(MLPAutoencoder):
     """Adversarial autoencoder; ``conditioned=True`` gives the discriminator the 11-way label one-hot."""
 
-    def __init__(self, prior: Prior, conditioned: bool = False, lr_adv: float = 2e-4, **kwargs) -> None:
+    def __init__(self, prior: Prior, conditioned: bool = False, lr_adv: float = 1e-3, **kwargs) -> None:
         super().__init__(z_dim=prior.dim, **kwargs)
         if conditioned and prior.n_components != N_COMPONENTS:
             raise ValueError(f"the label-conditioned AAE needs a prior with {N_COMPONENTS} components; "
@@ -174,7 +174,7 @@ MODELS = ("aae", "vae", "ae")
 
 
 def build_model(name: str, prior: Prior, n_labels: int = 0, hidden: int = 1000, layers: int = 2,
-                lr: float = 1e-3, lr_adv: float = 2e-4) -> MLPAutoencoder:
+                lr: float = 1e-3, lr_adv: float = 1e-3) -> MLPAutoencoder:
     """``aae`` (label-conditioned when ``n_labels`` > 0), ``vae`` (Gaussian prior only) or ``ae``."""
     if name == "aae":
         return AAE(prior, conditioned=n_labels > 0, lr_adv=lr_adv, hidden=hidden, layers=layers, lr=lr)
