@@ -235,3 +235,29 @@ def test_downstream_keys_and_ranges(batch):
     metrics = downstream(model, (x[:30], y[:30]), (x[30:], y[30:]), kmeans_restarts=2)
     assert set(metrics) == {"test_mse", "probe_acc", "linear_probe_acc", "clustering_acc"}
     assert metrics["test_mse"] > 0 and all(0 <= metrics[k] <= 1 for k in metrics if k.endswith("acc"))
+
+
+# --- the summary table ---------------------------------------------------------------------------------------------
+
+def record(family, latent, model, seed, probe, cluster):
+    from acai_repro.acai.mnist_params import ACAI_MNIST
+    params = {**ACAI_MNIST.defaults, "family": family, "latent": latent, "model": model, "seed": seed}
+    metrics = {"test_mse": 0.1, "probe_acc": probe, "linear_probe_acc": probe, "clustering_acc": cluster,
+               "n_train": 4000, "n_test": 1000, "data_source": "bundled"}
+    return {"parameters": params, "metrics": metrics, "device": "cpu", "run_id": f"{family}{latent}{model}{seed}"}
+
+
+def test_summary_comparison_means_over_seeds_and_paper_only_for_conv():
+    from acai_repro.acai.mnist_table import acai_wins, comparison, describe, runs_frame, sweep_command
+    records = [record("mlp", 32, "baseline", 0, 0.8, 0.5), record("mlp", 32, "baseline", 1, 0.6, 0.7),
+               record("mlp", 32, "acai", 0, 0.9, 0.4), record("conv", 32, "acai", 0, 0.95, 0.9)]
+    frame = runs_frame(records)
+    assert "4 runs; seeds [0, 1]" in describe(frame) and "bundled" in describe(frame)
+    table = comparison(frame).set_index("family")
+    assert table.loc["mlp", "probe_baseline"] == pytest.approx(0.7) and table.loc["mlp", "cluster_acai"] == 0.4
+    assert table.loc["mlp", "runs"] == "2/1" and table.loc["conv", "runs"] == "0/1"
+    assert np.isnan(table.loc["mlp", "paper_probe_acai"]) and table.loc["conv", "paper_probe_acai"] == 0.9825
+    assert np.isnan(table.loc["conv", "probe_baseline"])
+    assert acai_wins(comparison(frame), "probe") == [True] and acai_wins(comparison(frame), "cluster") == [False]
+    assert sweep_command("quick", {"model": ["baseline", "acai"]}) == \
+        "acai-repro sweep acai_mnist --profile quick -g model baseline,acai"

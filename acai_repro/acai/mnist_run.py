@@ -20,11 +20,11 @@ ALPHAS = tuple(np.round(np.linspace(0, 1, 11), 1))  # interpolation rows 0, 0.1,
 
 
 def build(family: str, model: str, latent: int, *, lr: float = 1e-4, lambda_: float = 0.5, gamma: float = 0.2,
-          n_classes: int = 10) -> Autoencoder:
-    """A fresh baseline / ACAI of one family with the official latent probe (``n_classes``)."""
+          hidden: int = 1000, n_classes: int = 10) -> Autoencoder:
+    """A fresh baseline / ACAI of one family with the official latent probe (``n_classes``); ``hidden``: MLP width."""
     extra = {"lambda_": lambda_, "gamma": gamma} if model == "acai" else {}
     if family == "mlp":
-        return build_mlp_model(model, latent=latent, lr=lr, n_classes=n_classes, **extra)
+        return build_mlp_model(model, hidden=hidden, latent=latent, lr=lr, n_classes=n_classes, **extra)
     if family == "conv":
         if latent not in CONV_CHANNELS:
             raise ValueError(f"conv latent must be one of {sorted(CONV_CHANNELS)}, got {latent!r}")
