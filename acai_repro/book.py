@@ -28,6 +28,11 @@ from .runner import CHAPTERS, read_metrics, run_notebook, sweep
 from .runner.registry import repo_root, summary_of
 
 EXECUTED = Path("book") / "executed"  # relative to the checkout; git-ignored
+GENERATED = Path("book") / "generated"  # pages written from the runs' metrics.json at build time; git-ignored
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+LIVE_ONLY = (":::{admonition} Live only\n:class: tip\nThe widget below needs a running Python kernel: in this page it "
+             "shows the state it was saved with and moving it changes nothing. Rerun the notebook in Jupyter to use "
+             "it; the figures marked *scrubbable* work here.\n:::")
 
 
 class BookBuildError(RuntimeError):
@@ -108,9 +113,29 @@ def copy_chapter(source: ChapterSource, top: Path) -> Path:
     first = nb.cells[0] if nb.cells else None
     at = 1 if first is not None and first.cell_type == "markdown" and first.source.lstrip().startswith("# ") else 0
     nb.cells.insert(at, nbformat.v4.new_markdown_cell(provenance_note(source, top)))
+    mark_live_widgets(nb)
     target = top / EXECUTED / f"{source.name}.ipynb"
     target.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, target)
+    return target
+
+
+def mark_live_widgets(nb: nbformat.NotebookNode) -> int:
+    """Put a "live only" note before every cell whose output is a kernel-driven widget; return how many."""
+    live = [i for i, cell in enumerate(nb.cells) if cell.cell_type == "code"
+            and any(WIDGET_VIEW in out.get("data", {}) for out in cell.get("outputs", []))]
+    for i in reversed(live):
+        nb.cells.insert(i, nbformat.v4.new_markdown_cell(LIVE_ONLY))
+    return len(live)
+
+
+def write_results_page(sources: list[ChapterSource], results_root: Path, top: Path) -> Path:
+    """book/generated/results.md: every summary's runs, in the profile the book shows, beside the papers' values."""
+    from .results import results_page
+
+    target = top / GENERATED / "results.md"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(results_page({s.name: s.profile for s in sources}, results_root))
     return target
 
 
@@ -149,11 +174,14 @@ def build_book(profile_fallback: str = "quick", source_profile: str | None = Non
     results_root = Path(results_root) if results_root is not None else top / "results"
     out_dir = Path(out_dir).resolve() if out_dir is not None else top
     check_toc(top)
+    sources = []
     for name in CHAPTERS:
         source = chapter_source(name, profile_fallback, source_profile, results_root)
         copy_chapter(source, top)
+        sources.append(source)
         tqdm.write(f"book: {name} <- {source.profile} run {source.run_dir}"
                    + (" (executed now)" if source.ran_now else ""))
+    write_results_page(sources, results_root, top)
     command = jupyter_book_command() + ["build", str(top), "--path-output", str(out_dir), "-W", "-n", "--keep-going",
                                         "--quiet"]
     if subprocess.run(command, cwd=top).returncode != 0:

@@ -42,6 +42,11 @@ def _parser() -> argparse.ArgumentParser:
     params.add_argument("notebook")
     book = sub.add_parser("book", help="build the book (paper results where committed, else the quick profile)")
     book.add_argument("--profile", default="quick", choices=PROFILES, help="profile to run where no paper run exists")
+    results = sub.add_parser("results", help="tables of the runs' metrics beside the papers' values")
+    results.add_argument("--results", type=Path, default=None, help="results root (default: <checkout>/results)")
+    results.add_argument("--readme", action="store_true", help="rewrite the README's result tables from results/")
+    results.add_argument("--check", action="store_true",
+                         help="exit 1 when the README's tables are stale or a committed run's code changed since")
     from .bench import add_arguments as add_bench_arguments
     add_bench_arguments(sub.add_parser("bench", help="images/s of ACAI training: the project's paths vs a plain loop"))
     return parser
@@ -56,6 +61,8 @@ def _main(args: argparse.Namespace) -> int:
         for name, p in schema.params.items():
             print(f"{name:<16} {p.describe():<40} default {p.default!r:<12} {p.help}")
         return 0
+    if args.command == "results":
+        return _results(args)
     if args.command == "book":
         from .book import build_book
         print(build_book(profile_fallback=args.profile))
@@ -73,6 +80,27 @@ def _main(args: argparse.Namespace) -> int:
         failed += isinstance(outcome, Exception)
         print(f"{combo}: {'FAILED ' if isinstance(outcome, Exception) else ''}{outcome}")
     return 1 if failed else 0
+
+
+def _results(args: argparse.Namespace) -> int:
+    from .results import render_readme, stale_runs, tables
+    from .runner.registry import repo_root
+
+    readme = repo_root() / "README.md"
+    if args.readme:
+        readme.write_text(render_readme(readme.read_text(), args.results))
+        print(f"rewrote the result tables of {readme}")
+        return 0
+    if args.check:
+        problems = [f"{readme}: result tables are stale; run `acai-repro results --readme`"] if (
+            render_readme(readme.read_text(), args.results) != readme.read_text()) else []
+        problems += [f"{path}: {reason}" for path, reason in stale_runs(args.results)]
+        print("\n".join(problems) or "README tables and committed runs are current")
+        return 1 if problems else 0
+    for profile in PROFILES:
+        for table in tables(profile, args.results):
+            print(f"## {table.notebook} ({profile})\n\n{table.markdown(per_row_commands=True)}")
+    return 0
 
 
 def _terminate(signum: int, frame: object) -> None:

@@ -1,0 +1,246 @@
+"""Result tables built from runs' ``metrics.json``: the book's results page, the README's tables, staleness checks.
+
+Nothing here is typed by hand. A table is the sweep a summary notebook declares (``registry.SUMMARIES``) for one
+profile: one row per parameter combination of the grid (seeds pooled as mean +- std), one column per metric, the
+paper's value beside it where the run recorded one (``metrics.json``'s ``paper``), and the command that made it.
+
+* ``acai-repro results`` prints the tables of every profile that has runs;
+* ``acai-repro results --readme`` rewrites the README's blocks between ``<!-- results: NOTEBOOK PROFILE -->`` and
+  ``<!-- /results -->`` from the committed ``results/`` folder (a test fails when they are stale);
+* ``acai-repro results --check`` also lists committed runs whose notebook or library code changed since the commit
+  they were produced with (``metrics.json``'s ``git_commit``).
+"""
+from __future__ import annotations
+
+import math
+import re
+import shlex
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from statistics import mean, stdev
+from typing import Any
+
+from .runner import find_runs, resolve
+from .runner.execute import expand_grid
+from .runner.registry import SCHEMAS, SUMMARIES, repo_root, summary_of
+from .runner.runs import RUNNER_ONLY
+
+# Paper values the reference notes could not re-read from the papers: labelled "unverified" wherever shown.
+# notebook -> metric names, or "*" for all (acai.md: Table 1 and the downstream numbers are from memory of the paper).
+UNVERIFIED: dict[str, str | frozenset[str]] = {
+    "acai_lines": "*",
+    "acai_table": "*",
+    "acai_mnist": "*",
+    "acai_mnist_summary": "*",
+    "aae_priors": frozenset({"clustering_error_16", "clustering_error_30"}),
+    "aae_summary": frozenset({"clustering_error_16", "clustering_error_30"}),
+}
+
+# The columns worth a table (all numeric metrics when a notebook is not listed).
+TABLE_METRICS: dict[str, tuple[str, ...]] = {
+    "acai_lines": ("mean_distance_e3", "smoothness", "nan_pairs"),
+    "maskaae_dimensionality": ("frechet_distance", "active_dims", "nac"),
+}
+
+# Library code every notebook depends on; a notebook also depends on its paper's subpackage.
+SHARED_CODE = ("acai_repro/data", "acai_repro/nets", "acai_repro/metrics", "acai_repro/training.py",
+               "acai_repro/checkpoints.py", "acai_repro/runner")
+BLOCK = re.compile(r"(<!-- results: (\w+) (\w+) -->\n)(.*?)(<!-- /results -->)", re.S)
+
+
+def is_unverified(notebook: str, metric: str) -> bool:
+    marked = UNVERIFIED.get(notebook, frozenset())
+    return marked == "*" or metric in marked
+
+
+def fmt(value: Any) -> str:
+    """3 significant figures; NaN as NaN; integers as integers."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, float) and math.isnan(value):
+        return "NaN"
+    if isinstance(value, int) or (float(value).is_integer() and abs(value) < 1e6):
+        return str(int(value))
+    return f"{value:.3g}"
+
+
+@dataclass
+class Table:
+    """One sweep's runs in one profile, grouped by the swept parameters (seeds pooled)."""
+
+    notebook: str
+    profile: str
+    keys: list[str]  # swept parameters shown as columns (seed excluded)
+    metrics: list[str]
+    rows: list[dict[str, Any]]  # key values, "runs", "seeds", metric -> (mean, std | None), "paper" -> {metric: v}
+    commands: list[str]  # the sweep command(s) that reproduce every row
+    missing: list[dict[str, Any]]  # combinations of the grid with no finished run
+    devices: list[str]
+    commits: list[str]
+
+    def markdown(self, per_row_commands: bool = False) -> str:
+        head = self.keys + [c for m in self.metrics for c in ([m, "paper"] if self._has_paper(m) else [m])] + ["runs"]
+        lines = ["| " + " | ".join(head + (["command"] if per_row_commands else [])) + " |",
+                 "|" + " --- |" * (len(head) + per_row_commands)]
+        for row in self.rows:
+            cells = [fmt(row[k]) for k in self.keys]
+            for m in self.metrics:
+                value, spread = row[m]
+                cells.append(fmt(value) + (f" ± {fmt(spread)}" if spread is not None else ""))
+                if self._has_paper(m):
+                    paper = row["paper"].get(m)
+                    cells.append("" if paper is None else fmt(paper) + (" (unverified)"
+                                                                        if is_unverified(self.notebook, m) else ""))
+            cells.append(f"{row['runs']} (seeds {', '.join(map(str, row['seeds']))})")
+            if per_row_commands:
+                cells.append(" ".join(f"`{c}`" for c in row["commands"]))
+            lines.append("| " + " | ".join(cells) + " |")
+        notes = [f"Profile `{self.profile}`, device {', '.join(self.devices)}; commit "
+                 f"{', '.join(f'`{_short(c)}`' for c in self.commits)}. Reproduce: "
+                 + "; ".join(f"`{c}`" for c in self.commands) + "."]
+        if self.missing:
+            notes.append(f"No finished run yet for: {'; '.join(_combo_text(c) for c in self.missing)}.")
+        return "\n".join(lines) + "\n\n" + " ".join(notes) + "\n"
+
+    def _has_paper(self, metric: str) -> bool:
+        return any(metric in row["paper"] for row in self.rows)
+
+
+def _short(commit: str) -> str:
+    return commit[:12] + ("-dirty" if commit.endswith("-dirty") else "")
+
+
+def _combo_text(combo: dict[str, Any]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in combo.items()) or "the defaults"
+
+
+def sweep_commands(notebook: str, profile: str, grid: Any) -> list[str]:
+    """``acai-repro sweep`` command(s) for a grid or a list of grids."""
+    grids = [grid] if isinstance(grid, dict) else list(grid)
+    return [shlex.join(["acai-repro", "sweep", notebook, "--profile", profile]
+                       + [w for k, vs in g.items() for w in ("-g", k, ",".join(map(str, vs)))]) for g in grids]
+
+
+def _comparable(params: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in params.items() if k not in RUNNER_ONLY and k != "device"}
+
+
+def build_table(notebook: str, profile: str, grid: Any, results_root: Path | None = None) -> Table | None:
+    """The table of ``grid``'s runs of ``notebook`` in ``profile`` (None when none of them has finished)."""
+    combos = expand_grid(grid)
+    wanted = [_comparable(resolve(notebook, profile, combo)) for combo in combos]
+    records = [r for r in find_runs(notebook, profile, results_root) if _comparable(r["parameters"]) in wanted]
+    if not records:
+        return None
+    keys = [k for k in dict.fromkeys(k for c in combos for k in c) if k != "seed"]
+    numeric = [m for m, v in records[0]["metrics"].items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    metrics = [m for m in TABLE_METRICS.get(notebook, numeric) if m in records[0]["metrics"]]
+    rows, missing = [], []
+    for combo, params in zip(combos, wanted):
+        if any(_comparable(r["parameters"]) == params for r in records):
+            continue
+        missing.append(combo)
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for record in records:
+        groups.setdefault(tuple(record["parameters"][k] for k in keys), []).append(record)
+    order = {tuple(resolve(notebook, profile, c)[k] for k in keys): i for i, c in enumerate(combos)}
+    for key_values in sorted(groups, key=lambda kv: order.get(kv, len(order))):
+        group = groups[key_values]
+        row: dict[str, Any] = dict(zip(keys, key_values))
+        row["runs"], row["seeds"] = len(group), sorted(r["parameters"].get("seed", 0) for r in group)
+        row["paper"] = dict(group[0]["paper"])
+        row["commands"] = [r["command"] for r in group]
+        for m in metrics:
+            values = [float(r["metrics"][m]) for r in group if m in r["metrics"]]
+            row[m] = (mean(values), stdev(values) if len(values) > 1 else None) if values else (float("nan"), None)
+        rows.append(row)
+    return Table(notebook, profile, keys, metrics, rows, sweep_commands(notebook, profile, grid), missing,
+                 sorted({r["device"] for r in records}), sorted({r["git_commit"] for r in records}))
+
+
+def results_page(profiles: dict[str, str], results_root: Path | None = None) -> str:
+    """The book's results page (MyST): for each summary, its runs in the profile the book shows for it."""
+    parts = ["# Results against the papers", "",
+             "Every number on this page is read from the runs' `metrics.json` files when the book is built; none is "
+             "typed by hand. Each row gives the value obtained (mean ± std over the seeds listed), the paper's value "
+             "where the paper reports one (labelled *unverified* where it could not be checked against the paper "
+             "text), and the command that reproduces it. `smoke` numbers only show that the code runs; `quick` "
+             "numbers come from a small CPU budget; `paper` numbers from GPU runs at the papers' scale.", ""]
+    for summary, (run_notebook, _) in SUMMARIES.items():
+        profile = profiles.get(summary)
+        if profile is None:
+            continue
+        grid = summary_of(summary)[1].get(profile, {})
+        table = build_table(run_notebook, profile, grid, results_root)
+        parts += [f"## `{run_notebook}` ({profile} profile)", ""]
+        parts.append(table.markdown(per_row_commands=True) if table else f"No finished `{profile}` run.\n")
+        if table and profile == "paper":
+            from .runner import read_metrics
+            root = Path(results_root) if results_root is not None else repo_root() / "results"
+            stale = [(p.parent.name, code_changed_since(read_metrics(p)))
+                     for p in sorted((root / profile / run_notebook).glob("*/metrics.json"))]
+            parts += [f"- run `{name}`: {reason}" for name, reason in stale if reason] + [""]
+    return "\n".join(parts)
+
+
+def tables(profile: str, results_root: Path | None = None) -> list[Table]:
+    """Every summary's table in ``profile`` that has at least one finished run, in book order."""
+    found = []
+    for summary in SUMMARIES:
+        run_notebook, sweeps = summary_of(summary)
+        table = build_table(run_notebook, profile, sweeps.get(profile, {}), results_root) if profile in sweeps else None
+        if table is not None:
+            found.append(table)
+    return found
+
+
+def render_readme(text: str, results_root: Path | None = None) -> str:
+    """``text`` with every ``<!-- results: NOTEBOOK PROFILE -->`` block regenerated from ``results_root``."""
+    def block(match: re.Match) -> str:
+        opening, notebook, profile = match.group(1), match.group(2), match.group(3)
+        summary = next((s for s in SUMMARIES if SUMMARIES[s][0] == notebook), None)
+        if summary is None:
+            raise ValueError(f"README asks for results of {notebook!r}, which no summary notebook sweeps; "
+                             f"valid: {', '.join(v[0] for v in SUMMARIES.values())}")
+        table = build_table(notebook, profile, summary_of(summary)[1][profile], results_root)
+        body = table.markdown() if table else f"No finished `{profile}` run of `{notebook}` is committed yet.\n"
+        return opening + "\n" + body + "\n" + match.group(5)
+
+    return BLOCK.sub(block, text)
+
+
+def code_paths(notebook: str) -> list[str]:
+    """What a notebook's results depend on: the notebook, its profiles, its paper's subpackage and the shared code."""
+    package = SCHEMAS[notebook].split(":")[0].rsplit(".", 1)[0].replace(".", "/")
+    return [f"notebooks/{notebook}.ipynb", f"notebooks/{notebook}.paper.yaml", package, *SHARED_CODE]
+
+
+def code_changed_since(record: dict[str, Any], top: Path | None = None) -> str | None:
+    """Why a committed run may be stale (its code changed since its commit), or None when it is current."""
+    top = top or repo_root()
+    commit = record.get("git_commit", "unknown")
+    base, dirty = commit.removesuffix("-dirty"), commit.endswith("-dirty")
+    known = subprocess.run(["git", "-C", str(top), "cat-file", "-e", f"{base}^{{commit}}"], capture_output=True)
+    if known.returncode != 0:
+        return f"produced at commit {commit!r}, which this checkout does not have"
+    changed = subprocess.run(["git", "-C", str(top), "diff", "--name-only", base, "HEAD", "--",
+                              *code_paths(record["notebook"])], capture_output=True, text=True).stdout.split()
+    if changed:
+        return f"code changed since {base[:12]}: {', '.join(changed[:5])}" + (" ..." if len(changed) > 5 else "")
+    return f"produced from uncommitted changes on top of {base[:12]}" if dirty else None
+
+
+def stale_runs(results_root: Path | None = None, profiles: tuple[str, ...] = ("paper", "quick"),
+               top: Path | None = None) -> list[tuple[Path, str]]:
+    """(metrics.json, reason) for every run under ``results_root`` whose code changed since it was produced."""
+    from .runner import read_metrics
+
+    root = Path(results_root) if results_root is not None else repo_root() / "results"
+    found = []
+    for profile in profiles:
+        for path in sorted((root / profile).glob("*/*/metrics.json")):
+            reason = code_changed_since(read_metrics(path), top)
+            if reason:
+                found.append((path, reason))
+    return found
