@@ -168,7 +168,7 @@ def test_sigterm_then_rerun_resumes_from_the_last_checkpoint_and_ends_identical(
 
     def same_run_again(run_dir):  # fault: two runs of one notebook with the same parameters at once
         second.append(subprocess.run(command(results), cwd=REPO, env=environment(), capture_output=True, text=True,
-                                     timeout=120))
+                                     timeout=600))
 
     code, err = start_and_stop(results, signal.SIGTERM, 1, tmp_path / "stderr1.txt", while_running=same_run_again)
     assert second[0].returncode == 2, second[0].stderr[-2000:]
@@ -225,6 +225,18 @@ def test_a_locked_run_is_refused_before_it_touches_any_file(tmp_path, capsys):
     finally:
         lock.release()
     assert CheckpointStore(run_dir).load_latest()[0] == 4
+
+
+def test_a_notebook_interrupted_in_jupyter_runs_again_in_the_same_kernel(tmp_path):
+    namespace = {**resolve("acai_lines", "smoke", SMALL), "run_dir": str(tmp_path)}
+    start_run("acai_lines", namespace)  # ... then the user interrupts the training cell and runs all cells again
+    run = start_run("acai_lines", namespace)  # the kernel still holds the lock: it is its own, not another writer's
+    refused = subprocess.run([sys.executable, "-c", "import sys; from pathlib import Path; "
+                              "from acai_repro.runner.runs import acquire; acquire(Path(sys.argv[1]))", str(tmp_path)],
+                             capture_output=True, text=True, cwd=REPO)
+    assert refused.returncode == 1 and "RunLockedError: another process is writing the run" in refused.stderr
+    run.finish({"smoothness": 0.5})  # releases it
+    acquire(tmp_path).release()
 
 
 # --- torn files ---------------------------------------------------------------------------------------------------

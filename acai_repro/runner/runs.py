@@ -150,6 +150,9 @@ def _jsonable(value: Any) -> Any:
     raise TypeError(f"cannot write {type(value).__name__} to metrics.json")
 
 
+_HELD: dict[str, FileLock] = {}  # run folders this process locked in start_run (released by Run.finish)
+
+
 def start_run(notebook: str, namespace: Mapping[str, Any]) -> Run:
     """The notebook's first cell: validate its parameters, seed, pick the device, make the run folder.
 
@@ -160,7 +163,13 @@ def start_run(notebook: str, namespace: Mapping[str, Any]) -> Run:
 
     params = get_schema(notebook).from_namespace(namespace)
     directory = Path(params["run_dir"]) if params["run_dir"] else run_dir_for(notebook, params)
-    lock = None if os.environ.get(LOCK_ENV) == str(directory.resolve()) else acquire(directory)
+    key = str(directory.resolve())
+    if os.environ.get(LOCK_ENV) == key:  # the runner holds the lock
+        lock = None
+    elif key in _HELD and _HELD[key].is_locked:  # run again in the same kernel after an interrupt: still ours
+        lock = _HELD[key]
+    else:
+        lock = _HELD[key] = acquire(directory)
     seed_everything(params["seed"])
     return Run(notebook, params, directory, pick_device(params["device"]), lock=lock)
 
