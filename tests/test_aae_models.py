@@ -239,3 +239,16 @@ def test_code_grids():
     cells = component_grid(prior, [2, 7], n=3).reshape(2, 9, 2)
     assert torch.allclose(cells[:, 4], prior.means[[2, 7]], atol=1e-6)  # the centre cell is the component mean
     assert (prior.component_of(cells.reshape(-1, 2)).reshape(2, 9)[:, 4] == torch.tensor([2, 7])).all()
+
+
+@pytest.mark.parametrize("profile", ["smoke", "quick", "paper"])
+def test_every_run_the_summary_expects_is_a_valid_combination(profile):
+    from acai_repro.aae.params import AAE_SWEEPS, sweep_command
+    from acai_repro.runner.execute import expand_grid
+    from acai_repro.runner.registry import resolve
+
+    combos = expand_grid(AAE_SWEEPS[profile])
+    assert len(combos) <= 4 if profile == "smoke" else len(combos) >= 8
+    for combo in combos:
+        check_combination(resolve("aae_priors", profile, combo))
+    assert sweep_command(profile).count("acai-repro sweep aae_priors") == len(AAE_SWEEPS[profile])
