@@ -198,6 +198,47 @@ def test_sigkill_and_a_truncated_checkpoint_then_rerun_falls_back_and_ends_ident
     assert_resumed_and_equal(run_dir, reference, previous)
 
 
+SWEEP_WITH_SLOW_RUNS = """
+import sys, time
+from pathlib import Path
+from acai_repro import cli
+from acai_repro.runner import execute
+
+def slow_run(name, profile, overrides, results_root, progress, reuse_finished):  # stands in for a notebook run
+    (Path(sys.argv[1]) / f"started-{overrides['seed']}").touch()
+    time.sleep(60)
+    return Path(sys.argv[1])
+
+execute.run_notebook = slow_run  # the pool's workers are forked from here: they call it too
+sys.exit(cli.main(["sweep", "lines_benchmark", "--profile", "smoke", "-g", "seed", "0,1,2,3,4,5", "--jobs", "2"]))
+"""
+
+
+@posix_only
+def test_sigterm_stops_a_sweep_without_starting_its_queued_runs(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-c", SWEEP_WITH_SLOW_RUNS, str(tmp_path)], cwd=REPO, env=environment(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 120
+        while len(list(tmp_path.glob("started-*"))) < 2:
+            assert proc.poll() is None and time.time() < deadline, proc.communicate()
+            time.sleep(0.1)
+        workers = children(proc.pid)
+        stopped = time.time()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=45)
+    finally:
+        if proc.poll() is None:
+            for pid in children(proc.pid):
+                os.kill(pid, signal.SIGKILL)
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130 and "run the same command again to resume" in err
+    assert time.time() - stopped < 20  # not after the 60 s runs, let alone all six
+    assert sorted(p.name for p in tmp_path.glob("started-*")) == ["started-0", "started-1"]  # no queued run began
+    assert all(gone(pid, timeout=5) for pid in workers)
+
+
 # --- concurrent runs without a kernel -----------------------------------------------------------------------------
 def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
     return {str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns) for p in folder.rglob("*")

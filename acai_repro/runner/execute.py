@@ -82,12 +82,23 @@ def sweep(name: str, profile: str, grid: Grid | Sequence[Grid], overrides: Mappi
     for combo in combos:
         resolve(name, profile, combo)
     outcomes: list[tuple[dict[str, Any], Path | Exception]] = []
-    with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
+    pool = ProcessPoolExecutor(max_workers=max(1, jobs))
+    try:
         futures = {pool.submit(run_notebook, name, profile, combo, results_root, False, reuse_finished): combo for combo in combos}
         for future in as_completed(futures):
             try:
                 outcomes.append((futures[future], future.result()))
             except Exception as err:  # one failed run does not stop the sweep; the caller reports it
                 outcomes.append((futures[future], err))
+    except BaseException:
+        # Stopped (Ctrl-C, SIGTERM): start no further run and end the running ones now (leaving the pool would wait
+        # for every queued run). Their kernels exit with them, the OS releases their locks, their checkpoints stay:
+        # the same command resumes them.
+        workers = list((pool._processes or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for worker in workers:
+            worker.kill()
+        raise
+    pool.shutdown()
     order = {id(c): i for i, c in enumerate(combos)}
     return sorted(outcomes, key=lambda o: order[id(o[0])])
