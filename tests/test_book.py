@@ -1,20 +1,20 @@
 """The offline book: chapter choice, the toc check, the vendored JS, and a real build from smoke runs.
 
-The build test runs every chapter with the smoke profile into a temporary results folder, builds the book into a
-temporary output folder and then reads the HTML: chapter pages, glued numbers, the saved widget state with the
-vendored embedder, the local MathJax, and no script/stylesheet/font fetched from the network.
+The build (the session fixture ``book`` in conftest.py, shared with test_browser.py) runs every chapter with the
+smoke profile into a temporary results folder, builds the book into a temporary output folder and then reads the
+HTML: chapter pages, glued numbers, the saved widget state with the vendored embedder, the local MathJax, and no
+script/stylesheet/font fetched from the network.
 """
 import ast
 import html
 import json
 import re
-import time
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from acai_repro.book import EXECUTED, build_book, check_toc, newest_run
+from acai_repro.book import EXECUTED, check_toc, newest_run
 from acai_repro.runner import CHAPTERS
 from acai_repro.runner.registry import repo_root
 
@@ -66,15 +66,6 @@ def test_vendored_js_and_licences_are_there():
         assert "data_scripts/vendor_js.sh" in (VENDOR / package / "NOTICE.md").read_text()
         assert (VENDOR / package / "LICENSE").stat().st_size > 500
     assert sum(f.stat().st_size for f in VENDOR.rglob("*") if f.is_file()) < 6e6
-
-
-@pytest.fixture(scope="module")
-def book(tmp_path_factory):
-    """Build the book from fresh smoke runs; return the html folder and the build's wall time."""
-    tmp = tmp_path_factory.mktemp("book")
-    start = time.perf_counter()
-    html_dir = build_book(source_profile="smoke", results_root=tmp / "results", out_dir=tmp / "out")
-    return html_dir, time.perf_counter() - start
 
 
 def glue_values(notebook: Path) -> dict[str, dict]:
