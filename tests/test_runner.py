@@ -138,6 +138,10 @@ def test_smoke_run_and_sweep_write_their_results(tmp_path):
         assert set(record["paper"]) <= set(record["metrics"]) and record["metrics"]
         assert (run / "lines_benchmark.ipynb").is_file() and not list(run.glob(".*.partial.ipynb"))
         assert record["wall_time_s"] > 0 and record["torch_version"]
-    # Same parameters -> same folder; executed again it replaces the notebook atomically.
+    # Same parameters -> same folder; executed again it replaces the notebook atomically, and clears what killed
+    # writes and an earlier failure left behind.
+    (dirs[0] / ".metrics.json.x1.tmp").write_text("torn")
+    (dirs[0] / "lines_benchmark.failed.ipynb").write_text("{}")
     assert run_notebook("lines_benchmark", "smoke", {"seed": 0}, results_root=tmp_path) == dirs[0]
+    assert not list(dirs[0].glob(".*.tmp")) and not (dirs[0] / "lines_benchmark.failed.ipynb").exists()
     assert json.loads((dirs[0] / "metrics.json").read_text())["parameters"]["seed"] == 0

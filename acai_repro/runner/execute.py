@@ -39,6 +39,8 @@ def run_notebook(name: str, profile: str = "quick", overrides: Mapping[str, Any]
     if reuse_finished and is_finished(name, run_dir):
         return run_dir
     lock = acquire(run_dir)
+    for leftover in run_dir.glob(".*.tmp"):  # temporaries of atomic writes killed mid-way; we hold the lock
+        leftover.unlink(missing_ok=True)
     partial = run_dir / f".{name}.partial.ipynb"
     os.environ[LOCK_ENV] = str(run_dir)  # the kernel inherits it: the notebook knows we hold the lock
     try:
@@ -53,6 +55,7 @@ def run_notebook(name: str, profile: str = "quick", overrides: Mapping[str, Any]
         os.environ.pop(LOCK_ENV, None)
         lock.release()
     os.replace(partial, run_dir / f"{name}.ipynb")
+    (run_dir / f"{name}.failed.ipynb").unlink(missing_ok=True)  # an earlier failure, now superseded
     return run_dir
 
 
