@@ -5,9 +5,12 @@ For each chapter in :data:`acai_repro.runner.CHAPTERS` the executed notebook com
 1. ``source_profile`` when given (the tests use ``"smoke"``): the newest finished run of that profile under
    ``results_root``, or a fresh run of it when there is none;
 2. else the newest committed GPU run ``results/paper/<name>/<run-id>/<name>.ipynb``;
-3. else a fresh run of ``profile_fallback`` (``quick``: minutes per model on a CPU).
+3. else the newest finished run of ``profile_fallback`` (``quick``) under ``results_root`` (the quick runs the
+   README's tables come from are committed, so a fresh clone builds without training);
+4. else a fresh run of ``profile_fallback`` (minutes per model on a CPU).
 
-"Newest" is the latest ``finished_at`` in the runs' ``metrics.json`` (run-ids are parameter hashes, not dates).
+"Newest" prefers the run of the profile's own parameters (e.g. ACAI itself among the seven ``acai_lines`` models),
+then the latest ``finished_at`` in the runs' ``metrics.json`` (run-ids are parameter hashes, not dates).
 The notebook is copied to ``book/executed/<name>.ipynb`` with a note under its title saying which run it is, then
 ``jupyter-book build`` renders intro + chapters offline (``_config.yml``: vendored embed.js and MathJax).
 """
@@ -24,7 +27,7 @@ import nbformat
 import yaml
 from tqdm import tqdm
 
-from .runner import CHAPTERS, read_metrics, run_notebook, sweep
+from .runner import CHAPTERS, ParameterError, read_metrics, resolve, run_notebook, sweep
 from .runner.registry import repo_root, summary_of
 
 EXECUTED = Path("book") / "executed"  # relative to the checkout; git-ignored
@@ -56,10 +59,20 @@ class ChapterSource:
 
 def newest_run(name: str, profile: str, results_root: Path) -> Path | None:
     """The finished run (executed notebook + metrics.json) of ``name`` in ``profile`` that finished last."""
-    finished = [(read_metrics(m).get("finished_at", ""), m.parent)
-                for m in (results_root / profile / name).glob("*/metrics.json")
-                if (m.parent / f"{name}.ipynb").is_file()]
-    return max(finished)[1] if finished else None
+    try:
+        defaults = _identity(resolve(name, profile))
+    except (ParameterError, KeyError):  # an unregistered name or a profile without a file: no preferred run
+        defaults = None
+    finished = []
+    for m in (results_root / profile / name).glob("*/metrics.json"):
+        if (m.parent / f"{name}.ipynb").is_file():
+            record = read_metrics(m)
+            finished.append((_identity(record["parameters"]) == defaults, record.get("finished_at", ""), m.parent))
+    return max(finished)[2] if finished else None
+
+
+def _identity(params: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in params.items() if k not in ("run_dir", "results_root", "device")}
 
 
 def chapter_source(name: str, profile_fallback: str, source_profile: str | None, results_root: Path) -> ChapterSource:
@@ -69,7 +82,7 @@ def chapter_source(name: str, profile_fallback: str, source_profile: str | None,
     else:
         profile, run_dir = "paper", newest_run(name, "paper", results_root)
         if run_dir is None:
-            profile = profile_fallback
+            profile, run_dir = profile_fallback, newest_run(name, profile_fallback, results_root)
     ran_now = run_dir is None
     if ran_now:
         run_dir = run_summary(name, profile, results_root) if summary_of(name) else run_notebook(

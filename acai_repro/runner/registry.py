@@ -17,13 +17,13 @@ from .schema import PROFILES, ParameterError, Schema
 
 # notebook name -> "module:attribute" of its Schema, in book order (AAE -> ACAI -> GAIA -> MaskAAE).
 SCHEMAS = {
-    # "aae_priors": "acai_repro.aae.params:AAE_PRIORS",
-    # "aae_summary": "acai_repro.aae.params:AAE_SUMMARY",
+    "aae_priors": "acai_repro.aae.params:AAE_PRIORS",
+    "aae_summary": "acai_repro.aae.params:AAE_SUMMARY",
     "lines_benchmark": "acai_repro.acai.params:LINES_BENCHMARK",
     "acai_lines": "acai_repro.acai.params:ACAI_LINES",
     "acai_table": "acai_repro.acai.params:ACAI_TABLE",
-    # "acai_mnist": "acai_repro.acai.mnist_params:ACAI_MNIST",
-    # "acai_mnist_summary": "acai_repro.acai.mnist_params:ACAI_MNIST_SUMMARY",
+    "acai_mnist": "acai_repro.acai.mnist_params:ACAI_MNIST",
+    "acai_mnist_summary": "acai_repro.acai.mnist_params:ACAI_MNIST_SUMMARY",
     "gaia_attributes": "acai_repro.gaia.params:GAIA_ATTRIBUTES",
     "maskaae_dimensionality": "acai_repro.maskaae.params:MASKAAE_DIMENSIONALITY",
     "maskaae_summary": "acai_repro.maskaae.params:MASKAAE_SUMMARY",
@@ -34,9 +34,9 @@ CHAPTERS = tuple(SCHEMAS)
 # "module:attribute" of its sweeps). The sweeps attribute is {profile: {parameter: [values, ...]}}, the grid of runs
 # the summary expects in that profile; the book and the nbval fixtures run that grid (finished runs are reused).
 SUMMARIES = {
-    # "aae_summary": ("aae_priors", "acai_repro.aae.params:AAE_SWEEPS"),
+    "aae_summary": ("aae_priors", "acai_repro.aae.params:AAE_SWEEPS"),
     "acai_table": ("acai_lines", "acai_repro.acai.params:ACAI_LINES_SWEEPS"),
-    # "acai_mnist_summary": ("acai_mnist", "acai_repro.acai.mnist_params:ACAI_MNIST_SWEEPS"),
+    "acai_mnist_summary": ("acai_mnist", "acai_repro.acai.mnist_params:ACAI_MNIST_SWEEPS"),
     "maskaae_summary": ("maskaae_dimensionality", "acai_repro.maskaae.params:MASKAAE_SWEEPS"),
 }
 
