@@ -41,6 +41,8 @@ UNVERIFIED: dict[str, str | frozenset[str]] = {
 TABLE_METRICS: dict[str, tuple[str, ...]] = {
     "acai_lines": ("mean_distance_e3", "smoothness", "nan_pairs"),
     "maskaae_dimensionality": ("frechet_distance", "active_dims", "nac"),
+    "aae_priors": ("sw_codes_prior", "sw_prior_prior", "own_component_share", "classification_error"),
+    "acai_mnist": ("test_mse", "linear_probe_acc", "clustering_acc"),
 }
 
 # Library code every notebook depends on; a notebook also depends on its paper's subpackage.
@@ -134,8 +136,9 @@ def build_table(notebook: str, profile: str, grid: Any, results_root: Path | Non
     if not records:
         return None
     keys = [k for k in dict.fromkeys(k for c in combos for k in c) if k != "seed"]
-    numeric = [m for m, v in records[0]["metrics"].items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
-    metrics = [m for m in TABLE_METRICS.get(notebook, numeric) if m in records[0]["metrics"]]
+    numeric = list(dict.fromkeys(m for r in records for m, v in r["metrics"].items()
+                                 if isinstance(v, (int, float)) and not isinstance(v, bool)))
+    metrics = [m for m in TABLE_METRICS.get(notebook, numeric) if m in numeric]
     rows, missing = [], []
     for combo, params in zip(combos, wanted):
         if any(_comparable(r["parameters"]) == params for r in records):
@@ -153,7 +156,7 @@ def build_table(notebook: str, profile: str, grid: Any, results_root: Path | Non
         row["commands"] = [r["command"] for r in group]
         for m in metrics:
             values = [float(r["metrics"][m]) for r in group if m in r["metrics"]]
-            row[m] = (mean(values), stdev(values) if len(values) > 1 else None) if values else (float("nan"), None)
+            row[m] = (mean(values), stdev(values) if len(values) > 1 else None) if values else ("—", None)
         rows.append(row)
     return Table(notebook, profile, keys, metrics, rows, sweep_commands(notebook, profile, grid), missing,
                  sorted({r["device"] for r in records}), sorted({r["git_commit"] for r in records}))
