@@ -10,6 +10,7 @@ Chromium's name resolution switched off (``--host-resolver-rules``), and checked
 - a page whose notebook saved widget state shows the widgets (visible ``.jupyter-widgets`` boxes);
 - every JS-scrubbable animation (``acai_repro.plots.scrubbable``, matplotlib's ``to_jshtml``) changes its frame
   when its slider moves, and its player buttons show their icons (the theme's local Font Awesome);
+- no cell output shows a ``PosixPath(...)`` (a cell ending in a call that returns a path);
 - no uncaught JavaScript exception.
 
 Screenshots of each chapter page, its top and its first figure, land in tests/artifacts/<page>.png and
@@ -150,7 +151,7 @@ SETTLE = """(async () => {
 })()"""
 
 # What a reader sees, as data: images, maths, widgets, animations.
-INSPECT = """(() => {
+INSPECT = r"""(() => {
   const visible = e => { const r = e.getBoundingClientRect(); return r.width > 0 && r.height > 0; };
   return {
     images: [...document.images].map(i => ({src: (i.getAttribute('src') || '').slice(0, 120), id: i.id,
@@ -167,6 +168,8 @@ INSPECT = """(() => {
     sliders: [...document.querySelectorAll('input.anim-slider')].map(s => s.id),
     blankButtons: [...document.querySelectorAll('.anim-buttons button')].filter(b => {
         const icon = b.querySelector('svg, i'); return !(icon && visible(icon)); }).map(b => b.title),
+    pathReprs: [...document.querySelectorAll('.cell_output')].filter(
+        e => /\b(Posix|Windows)Path\(/.test(e.textContent)).length,
     title: document.title,
     url: location.href,
   };
@@ -249,6 +252,9 @@ def check_page(browser: Chromium, html_dir: Path, page: Path) -> tuple[list[str]
                             f"({seen['widgets']} .jupyter-widgets elements)")
         if seen["widgetErrors"]:
             problems.append(f"{name}: {seen['widgetErrors']} widgets show an error")
+    if seen["pathReprs"]:
+        problems.append(f"{name}: {seen['pathReprs']} cell outputs show a Path repr (a cell ending in e.g. "
+                        f"run.save_figure(...) shows its return value: assign it, path = run.save_figure(...))")
     if seen["blankButtons"]:
         problems.append(f"{name}: animation buttons without a visible icon: {sorted(set(seen['blankButtons']))}")
     source = html_dir / "_sources" / page.relative_to(html_dir).with_suffix(".ipynb")
