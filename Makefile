@@ -6,6 +6,8 @@ STAMP  := $(VENV)/.installed
 # Numba (UMAP) compiles once per process; cache its machine code inside the checkout.
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba
 export MPLBACKEND ?= Agg
+# Kernels draw into the notebook (as papermill runs do: acai_repro.runner.execute forces this backend).
+INLINE := module://matplotlib_inline.backend_inline
 
 .PHONY: install browser test test-unit test-nbval book nbval-refs clean
 
@@ -29,7 +31,7 @@ browser:
 test: install browser
 	rm -rf tests/nbval/.runs
 	$(BIN)/python -m pytest -q tests
-	$(BIN)/python -m pytest -q --nbval tests/nbval --nbval-sanitize-with tests/nbval/sanitize.cfg
+	MPLBACKEND=$(INLINE) $(BIN)/python -m pytest -q --nbval tests/nbval --nbval-sanitize-with tests/nbval/sanitize.cfg
 
 book: install
 	$(BIN)/acai-repro book

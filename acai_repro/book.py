@@ -127,10 +127,23 @@ def copy_chapter(source: ChapterSource, top: Path) -> Path:
     at = 1 if first is not None and first.cell_type == "markdown" and first.source.lstrip().startswith("# ") else 0
     nb.cells.insert(at, nbformat.v4.new_markdown_cell(provenance_note(source, top)))
     mark_live_widgets(nb)
+    drop_cdn_links(nb)
     target = top / EXECUTED / f"{source.name}.ipynb"
     target.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, target)
     return target
+
+
+def drop_cdn_links(nb: nbformat.NotebookNode) -> None:
+    """Remove the Font Awesome CDN link of matplotlib's ``to_jshtml()`` from HTML outputs: the book fetches nothing
+    (the theme's local Font Awesome draws the player's buttons). ``plots.scrubbable`` does this already."""
+    from .plots import _JSHTML_CDN_LINK
+
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            html = output.get("data", {}).get("text/html")
+            if html is not None:
+                output["data"]["text/html"] = _JSHTML_CDN_LINK.sub("", html if isinstance(html, str) else "".join(html))
 
 
 def mark_live_widgets(nb: nbformat.NotebookNode) -> int:

@@ -19,6 +19,8 @@ from .runs import LOCK_ENV, acquire, run_dir_for
 class RunFailed(RuntimeError):
     """The notebook raised; the message carries the notebook's own error."""
 
+INLINE_BACKEND = "module://matplotlib_inline.backend_inline"  # ipykernel's own default
+
 
 def is_finished(name: str, run_dir: Path) -> bool:
     """A run is finished when its folder holds both the executed notebook and ``metrics.json``."""
@@ -43,6 +45,9 @@ def run_notebook(name: str, profile: str = "quick", overrides: Mapping[str, Any]
         leftover.unlink(missing_ok=True)
     partial = run_dir / f".{name}.partial.ipynb"
     os.environ[LOCK_ENV] = str(run_dir)  # the kernel inherits it: the notebook knows we hold the lock
+    # The kernel must draw figures into the notebook whatever the caller's MPLBACKEND (e.g. Agg for headless tests).
+    backend = os.environ.get("MPLBACKEND")
+    os.environ["MPLBACKEND"] = INLINE_BACKEND
     try:
         pm.execute_notebook(
             str(notebook_path(name)), str(partial), parameters={**params, "run_dir": str(run_dir)},
@@ -53,6 +58,10 @@ def run_notebook(name: str, profile: str = "quick", overrides: Mapping[str, Any]
                         f"executed notebook kept at {run_dir / f'{name}.failed.ipynb'}") from None
     finally:
         os.environ.pop(LOCK_ENV, None)
+        if backend is None:
+            os.environ.pop("MPLBACKEND", None)
+        else:
+            os.environ["MPLBACKEND"] = backend
         lock.release()
     os.replace(partial, run_dir / f"{name}.ipynb")
     (run_dir / f"{name}.failed.ipynb").unlink(missing_ok=True)  # an earlier failure, now superseded

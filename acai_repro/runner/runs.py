@@ -103,11 +103,15 @@ class Run:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def save_figure(self, fig, name: str) -> Path:
-        """Save a matplotlib figure as ``figures/<name>.png``."""
-        path = self.figures / f"{name}.png"
-        fig.savefig(path, dpi=100, bbox_inches="tight")
-        return path
+    def save_figure(self, fig, name: str) -> None:
+        """Save a matplotlib figure as ``figures/<name>.png`` (``figure_path(name)``).
+
+        Returns None, so a cell ending with this call shows the figure, not the path of its file.
+        """
+        fig.savefig(self.figure_path(name), dpi=100, bbox_inches="tight")
+
+    def figure_path(self, name: str) -> Path:
+        return self.figures / f"{name}.png"
 
     def finish(self, metrics: Mapping[str, Any], paper: Mapping[str, Any] | None = None) -> Path:
         """Write ``metrics.json`` (the project's one schema) atomically, release the lock, return its path."""
