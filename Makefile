@@ -8,6 +8,8 @@ export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba
 export MPLBACKEND ?= Agg
 # Kernels draw into the notebook (as papermill runs do: acai_repro.runner.execute forces this backend).
 INLINE := module://matplotlib_inline.backend_inline
+# nbval compares printed numbers: references and checks run on one thread (float sums depend on the thread count).
+NBVAL_ENV := MPLBACKEND=$(INLINE) OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 
 .PHONY: install browser test test-unit test-nbval book nbval-refs clean
 
@@ -31,14 +33,14 @@ browser:
 test: install browser
 	rm -rf tests/nbval/.runs
 	$(BIN)/python -m pytest -q tests
-	MPLBACKEND=$(INLINE) $(BIN)/python -m pytest -q --nbval tests/nbval --nbval-sanitize-with tests/nbval/sanitize.cfg
+	$(NBVAL_ENV) $(BIN)/python -m pytest -q --nbval tests/nbval --nbval-sanitize-with tests/nbval/sanitize.cfg
 
 book: install
 	$(BIN)/acai-repro book
 
 # Re-create the nbval references from the smoke profile (after a deliberate change of a notebook's output).
 nbval-refs: install
-	$(BIN)/python data_scripts/make_nbval_refs.py
+	$(NBVAL_ENV) $(BIN)/python data_scripts/make_nbval_refs.py
 
 clean:
 	rm -rf _build book/executed results/smoke results/quick

@@ -223,7 +223,10 @@ def code_changed_since(record: dict[str, Any], top: Path | None = None) -> str |
     top = top or repo_root()
     commit = record.get("git_commit", "unknown")
     base, dirty = commit.removesuffix("-dirty"), commit.endswith("-dirty")
-    known = subprocess.run(["git", "-C", str(top), "cat-file", "-e", f"{base}^{{commit}}"], capture_output=True)
+    try:
+        known = subprocess.run(["git", "-C", str(top), "cat-file", "-e", f"{base}^{{commit}}"], capture_output=True)
+    except OSError:
+        return "git is not available: cannot tell whether its code changed"
     if known.returncode != 0:
         return f"produced at commit {commit!r}, which this checkout does not have"
     changed = subprocess.run(["git", "-C", str(top), "diff", "--name-only", base, "HEAD", "--",

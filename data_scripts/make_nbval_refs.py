@@ -44,6 +44,7 @@ def main(names: list[str]) -> None:
         else:
             params = {**resolve(name, "smoke"), "run_dir": f".runs/{name}"}
         out = HERE / f"{name}.ipynb"
+        shutil.rmtree(HERE / ".runs" / name, ignore_errors=True)  # fresh: never resume an older run's checkpoints
         pm.execute_notebook(str(notebook_path(name)), str(out), parameters=params, cwd=str(HERE),
                             kernel_name="python3")
         print(f"wrote {out}")
