@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import re
-import shlex
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ from typing import Any
 from .runner import find_runs, resolve
 from .runner.execute import expand_grid
 from .runner.registry import SCHEMAS, SUMMARIES, repo_root, summary_of
-from .runner.runs import RUNNER_ONLY
+from .runner.runs import RUNNER_ONLY, sweep_commands
 
 # Paper values the reference notes could not re-read from the papers: labelled "unverified" wherever shown.
 # notebook -> metric names, or "*" for all (acai.md: Table 1 and the downstream numbers are from memory of the paper;
@@ -114,13 +113,6 @@ def _short(commit: str) -> str:
 
 def _combo_text(combo: dict[str, Any]) -> str:
     return ", ".join(f"{k} {v}" for k, v in combo.items()) or "the defaults"
-
-
-def sweep_commands(notebook: str, profile: str, grid: Any) -> list[str]:
-    """``acai-repro sweep`` command(s) for a grid or a list of grids."""
-    grids = [grid] if isinstance(grid, dict) else list(grid)
-    return [shlex.join(["acai-repro", "sweep", notebook, "--profile", profile]
-                       + [w for k, vs in g.items() for w in ("-g", k, ",".join(map(str, vs)))]) for g in grids]
 
 
 def _comparable(params: dict[str, Any]) -> dict[str, Any]:

@@ -1,11 +1,22 @@
-"""Fixtures shared by the test files: the book, built once per session for test_book.py and test_browser.py."""
+"""Fixtures shared by the test files: one torch thread for the model tests, and the book, built once per session for
+test_book.py and test_browser.py."""
 import os
 import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from acai_repro.book import build_book
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny batches gain nothing from a second thread, and on a busy 2-core machine threads spin-wait."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")

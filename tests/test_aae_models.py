@@ -5,7 +5,6 @@ The model test template (build, shapes, one step trains every player, save / loa
 losses: the discriminator's and the generator's BCE at a known logit, the VAE's negative ELBO, and the 11-way one-hot.
 """
 import copy
-import io
 import math
 
 import pytest
@@ -18,6 +17,7 @@ from acai_repro.aae.params import AAE_PRIORS, check_combination
 from acai_repro.aae.priors import UNLABELLED, GaussianPrior, MixturePrior, SwissRollPrior, build_prior
 from acai_repro.acai.base import frozen
 from acai_repro.runner.schema import ParameterError
+from model_template import load_saved_state
 
 B, HIDDEN = 6, 16
 CASES = {  # case -> (model name, prior, n_labels)
@@ -29,12 +29,7 @@ CASES = {  # case -> (model name, prior, n_labels)
 }
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")
@@ -104,13 +99,7 @@ def test_state_dict_round_trip(case, batch):
     label = label if CASES[case][2] else None
     model = fresh(case)
     model.train_step(x, label)
-    buffer = io.BytesIO()
-    torch.save({"model": model.state_dict(), "optimizers": model.optimizers.state_dict()}, buffer)
-    buffer.seek(0)
-    saved = torch.load(buffer, weights_only=False)
-    twin = fresh(case, seed=1)
-    twin.load_state_dict(saved["model"])
-    twin.optimizers.load_state_dict(saved["optimizers"])
+    twin = load_saved_state(model, fresh(case, seed=1), weights_only=False)
     torch.manual_seed(5)
     a = model.train_step(x, label)
     torch.manual_seed(5)

@@ -16,12 +16,7 @@ from acai_repro.runner.registry import profile_values, resolve
 from acai_repro.training import Trainer
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def test_schema_and_profiles():

@@ -6,7 +6,6 @@ post-hoc linear probe. Hidden layers are shrunk to 32 units so the file runs in 
 """
 
 import copy
-import io
 import math
 
 import numpy as np
@@ -17,17 +16,13 @@ from torch import nn
 from acai_repro.acai.mlp import HIDDEN, MLPACAI, MLPBaseline, build_mlp_model, keras_hidden
 from acai_repro.acai.mnist_run import BatchSampler, build, downstream, encode_all, interpolation_grid
 from acai_repro.metrics.probes import clustering_accuracy, linear_probe_accuracy, matched_accuracy, whiten
+from model_template import load_saved_state
 
 B, H, LATENT = 4, 32, 8
 PLAYERS = {"baseline": {"ae"}, "acai": {"ae", "critic"}}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")
@@ -99,14 +94,9 @@ def test_save_load_round_trip(name, batch):
     x, label = batch
     model = fresh(name)
     model.train_step(x, label)
-    buffer = io.BytesIO()
-    torch.save({"model": model.state_dict(), "optimizers": model.optimizers.state_dict()}, buffer)
-    buffer.seek(0)
-    saved = torch.load(buffer, weights_only=True)
     other = fresh(name, seed=1)
     assert not torch.equal(other.encode(x), model.encode(x))
-    other.load_state_dict(saved["model"])
-    other.optimizers.load_state_dict(saved["optimizers"])
+    load_saved_state(model, other)
     assert torch.equal(other.encode(x), model.encode(x)) and torch.equal(other.classify(x), model.classify(x))
     steps = []
     for run in (model, other):  # the next step (alpha draws included) continues identically

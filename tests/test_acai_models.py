@@ -6,7 +6,6 @@ gradients each player receives.
 """
 
 import copy
-import io
 import math
 
 import pytest
@@ -20,19 +19,14 @@ from acai_repro.acai.models import MODEL_NAMES, build_model
 from acai_repro.acai.vqvae import EMACodebook
 from acai_repro.data.lines import LinesSampler
 from acai_repro.nets import Critic, Decoder, Encoder, n_scales
+from model_template import load_saved_state
 
 B = 4
 PLAYERS = {"baseline": {"ae"}, "dropout": {"ae"}, "denoising": {"ae"}, "vae": {"ae"}, "aae": {"ae", "disc"},
            "vqvae": {"ae"}, "acai": {"ae", "critic"}}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Batch-4 convolutions gain nothing from a second thread, and on a busy 2-core machine threads spin-wait."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")
@@ -103,13 +97,7 @@ def test_save_load_round_trip(name, batch):
     x, label = batch
     model = fresh(name)
     model.train_step(x, label)  # so that the Adam moments are non-trivial
-    buffer = io.BytesIO()
-    torch.save({"model": model.state_dict(), "optimizers": model.optimizers.state_dict()}, buffer)
-    buffer.seek(0)
-    saved = torch.load(buffer, weights_only=True)
-    other = fresh(name, seed=1)  # different initial weights
-    other.load_state_dict(saved["model"])
-    other.optimizers.load_state_dict(saved["optimizers"])
+    other = load_saved_state(model, fresh(name, seed=1))  # into different initial weights
 
     outputs = []
     for run in (model, other):
@@ -124,7 +112,7 @@ def test_save_load_round_trip(name, batch):
     for key, value in model.state_dict().items():
         assert torch.equal(value, other.state_dict()[key]), key
     with pytest.raises(ValueError, match="expected optimisers"):
-        other.optimizers.load_state_dict({"ae": saved["optimizers"]["ae"]})
+        other.optimizers.load_state_dict({"ae": model.optimizers.state_dict()["ae"]})
 
 
 # --- the official conv nets ----------------------------------------------------------------------------------------

@@ -2,7 +2,6 @@
 each player receives, and the losses, the sigmoid balancing and the interpolation scheme on hand-computed cases."""
 
 import copy
-import io
 import math
 
 import pytest
@@ -13,16 +12,12 @@ from acai_repro.gaia.losses import (balanced_learning_rates, discriminator_loss,
                                     generator_loss, interpolate, l1)
 from acai_repro.gaia.model import GAIA, PlainAutoencoder
 from acai_repro.gaia.nets import ConvAutoencoder, n_halvings
+from model_template import load_saved_state
 
 B = 4
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")
@@ -92,13 +87,7 @@ def test_each_player_gets_the_gradient_of_its_own_loss(x):
 def test_save_load_round_trip(x):
     model = fresh()
     model.train_step(x)
-    buffer = io.BytesIO()
-    torch.save({"model": model.state_dict(), "optimizers": model.optimizers.state_dict()}, buffer)
-    buffer.seek(0)
-    saved = torch.load(buffer, weights_only=True)
-    other = fresh(seed=1)
-    other.load_state_dict(saved["model"])
-    other.optimizers.load_state_dict(saved["optimizers"])
+    other = load_saved_state(model, fresh(seed=1))
     assert torch.equal(model.reconstruct(x), other.reconstruct(x))
     steps = []
     for run in (model, other):

@@ -1,6 +1,5 @@
 """WAE and MaskAAE (acai_repro.maskaae.model): the model template, the mask, the schedule and each update."""
 import copy
-import io
 import math
 
 import pytest
@@ -9,17 +8,13 @@ from torch import nn
 
 from acai_repro.maskaae.model import (MaskAAE, WAE, build_model, gradient_penalty, loss_decay,
                                       official_reg_interval, poly_weight)
+from model_template import load_saved_state
 
 B, D, M = 8, 16, 4
 PLAYERS = {"wae": {"ae", "gen", "critic"}, "maskaae": {"ae", "gen", "critic", "mask"}}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def fresh(name: str, seed: int = 0) -> WAE:
@@ -84,13 +79,7 @@ def test_one_step_trains_every_player(name):
 def test_save_load_round_trip(name):
     model = fresh(name)
     model.train_step(batches(), step=0)
-    buffer = io.BytesIO()
-    torch.save({"model": model.state_dict(), "optimizers": model.optimizers.state_dict()}, buffer)
-    buffer.seek(0)
-    saved = torch.load(buffer, weights_only=True)
-    other = fresh(name, seed=1)
-    other.load_state_dict(saved["model"])
-    other.optimizers.load_state_dict(saved["optimizers"])
+    other = load_saved_state(model, fresh(name, seed=1))
     results = []
     for run in (model, other):
         torch.manual_seed(2)

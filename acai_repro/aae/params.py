@@ -8,6 +8,7 @@ stays near d's chance level, 2 log 2.
 """
 from acai_repro.aae.model import MODELS
 from acai_repro.aae.priors import PRIORS
+from acai_repro.runner.runs import sweep_commands
 from acai_repro.runner.schema import Param, ParameterError, Schema
 
 AAE_PRIORS = Schema("aae_priors", {
@@ -59,10 +60,7 @@ PAPER_ERRORS = {100: 0.019, 1000: 0.016}
 
 def sweep_command(profile: str) -> str:
     """The shell commands that make the runs the summary expects in ``profile``, one ``acai-repro sweep`` per grid."""
-    grids = AAE_SWEEPS[profile]
-    return " && ".join(
-        f"acai-repro sweep aae_priors --profile {profile} "
-        + " ".join(f"-g {k} {','.join(map(str, v))}" for k, v in grid.items()) for grid in grids)
+    return " && ".join(sweep_commands("aae_priors", profile, AAE_SWEEPS[profile]))
 
 
 def check_combination(params: dict) -> None:

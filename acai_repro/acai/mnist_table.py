@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from acai_repro.acai.mnist_params import PAPER_CLUSTERING_ACCURACY, PAPER_PROBE_ACCURACY
+from acai_repro.runner.runs import sweep_commands
 
 KEYS = ("family", "latent", "model", "seed")
 METRICS = ("test_mse", "probe_acc", "linear_probe_acc", "clustering_acc")
@@ -23,10 +24,7 @@ SETTINGS = ("steps", "batch", "lr", "lambda_", "gamma", "hidden", "kmeans_restar
 
 def sweep_command(profile: str, grid: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Sequence[Any]]]) -> str:
     """The ``acai-repro sweep`` command(s) that make a profile's grid of acai_mnist runs."""
-    grids = [grid] if isinstance(grid, Mapping) else list(grid)
-    return " && ".join(
-        f"acai-repro sweep acai_mnist --profile {profile} "
-        + " ".join(f"-g {name} {','.join(map(str, values))}" for name, values in g.items()) for g in grids)
+    return " && ".join(sweep_commands("acai_mnist", profile, grid))
 
 
 def runs_frame(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:

@@ -20,6 +20,7 @@ import numpy as np
 
 from acai_repro.acai.lines_run import PAPER_TABLE1
 from acai_repro.acai.params import MODEL_NAMES
+from acai_repro.runner.runs import sweep_commands
 
 IDENTITY = ("model", "seed", "profile", "run_dir", "device")  # parameters that may differ between the table's runs
 
@@ -101,37 +102,37 @@ def run_folder(results_root: Path, record: Mapping[str, Any]) -> Path:
     return Path(results_root) / record["profile"] / record["notebook"] / record["run_id"]
 
 
-def first_strips(records: Sequence[Mapping[str, Any]], results_root: Path) -> dict[str, np.ndarray]:
-    """For each model (Table 1 order), the first saved interpolation strip (16, 32, 32) of its lowest-seed run."""
+def lowest_seed_files(records: Sequence[Mapping[str, Any]], results_root: Path,
+                      filename: str) -> dict[str, tuple[Mapping[str, Any], Path]]:
+    """For each model (Table 1 order) with such a file: (record, path) of ``filename`` in its lowest-seed run."""
     out = {}
     for model in MODEL_NAMES:
         runs = sorted((r for r in records if r["parameters"]["model"] == model), key=lambda r: r["parameters"]["seed"])
-        for record in runs:
-            path = run_folder(results_root, record) / "strips.npy"
-            if path.is_file():
-                out[model] = np.load(path)[0]
-                break
+        found = next(((r, run_folder(results_root, r) / filename) for r in runs
+                      if (run_folder(results_root, r) / filename).is_file()), None)
+        if found is not None:
+            out[model] = found
     return out
+
+
+def first_strips(records: Sequence[Mapping[str, Any]], results_root: Path) -> dict[str, np.ndarray]:
+    """For each model (Table 1 order), the first saved interpolation strip (16, 32, 32) of its lowest-seed run."""
+    found = lowest_seed_files(records, results_root, "strips.npy")
+    return {model: np.load(path)[0] for model, (_, path) in found.items()}
 
 
 def sweep_command(profile: str, grid: Mapping[str, Sequence[Any]]) -> str:
     """The ``acai-repro sweep`` command that makes a profile's grid of acai_lines runs."""
-    axes = " ".join(f"-g {name} {','.join(map(str, values))}" for name, values in grid.items())
-    return f"acai-repro sweep acai_lines --profile {profile} {axes}"
+    return " && ".join(sweep_commands("acai_lines", profile, grid))
 
 
 def evaluation_curves(records: Sequence[Mapping[str, Any]], results_root: Path) -> dict[str, dict[str, np.ndarray]]:
     """For each model's lowest-seed run with a ``history.json``: {"images", metric: ...} arrays of its evaluations."""
     out = {}
-    for model in MODEL_NAMES:
-        runs = sorted((r for r in records if r["parameters"]["model"] == model), key=lambda r: r["parameters"]["seed"])
-        for record in runs:
-            path = run_folder(results_root, record) / "history.json"
-            if path.is_file():
-                evals = json.loads(path.read_text())["evals"]
-                curves = {"images": np.array([row["step"] * record["parameters"]["batch"] for row in evals])}
-                for key in ("mean_distance_e3", "smoothness", "nan_pairs"):
-                    curves[key] = np.array([row[key] for row in evals], dtype=np.float64)
-                out[model] = curves
-                break
+    for model, (record, path) in lowest_seed_files(records, results_root, "history.json").items():
+        evals = json.loads(path.read_text())["evals"]
+        curves = {"images": np.array([row["step"] * record["parameters"]["batch"] for row in evals])}
+        for key in ("mean_distance_e3", "smoothness", "nan_pairs"):
+            curves[key] = np.array([row[key] for row in evals], dtype=np.float64)
+        out[model] = curves
     return out

@@ -73,6 +73,13 @@ def command_for(notebook: str, params: Mapping[str, Any]) -> str:
     return shlex.join(words)
 
 
+def sweep_commands(notebook: str, profile: str, grid: Any) -> list[str]:
+    """The ``acai-repro sweep`` command(s) that make a grid of runs (one command per grid of a list of grids)."""
+    grids = [grid] if isinstance(grid, Mapping) else list(grid)
+    return [shlex.join(["acai-repro", "sweep", notebook, "--profile", profile]
+                       + [w for k, vs in g.items() for w in ("-g", k, ",".join(map(str, vs)))]) for g in grids]
+
+
 def git_commit() -> str:
     try:
         out = subprocess.run(["git", "-C", str(repo_root()), "rev-parse", "HEAD"],
