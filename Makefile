@@ -8,8 +8,12 @@ export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba
 export MPLBACKEND ?= Agg
 # Kernels draw into the notebook (as papermill runs do: acai_repro.runner.execute forces this backend).
 INLINE := module://matplotlib_inline.backend_inline
+# Tests run in parallel, one pytest-xdist worker per core, each on one thread (threads of tiny ops only spin-wait).
 # nbval compares printed numbers: references and checks run on one thread (float sums depend on the thread count).
-NBVAL_ENV := MPLBACKEND=$(INLINE) OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+ONE_THREAD := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+NBVAL_ENV  := MPLBACKEND=$(INLINE) $(ONE_THREAD)
+# xdist: the book's tests share one worker (the book is built once); a notebook's cells stay in one worker, in order.
+JOBS       ?= auto
 
 .PHONY: install browser test test-unit test-nbval book nbval-refs clean
 
@@ -32,8 +36,9 @@ browser:
 
 test: install browser
 	rm -rf tests/nbval/.runs
-	$(BIN)/python -m pytest -q tests
-	$(NBVAL_ENV) $(BIN)/python -m pytest -q --nbval tests/nbval --nbval-sanitize-with tests/nbval/sanitize.cfg
+	$(ONE_THREAD) $(BIN)/python -m pytest -q -n $(JOBS) --dist loadgroup tests
+	$(NBVAL_ENV) $(BIN)/python -m pytest -q -n $(JOBS) --dist loadfile --nbval tests/nbval \
+	  --nbval-sanitize-with tests/nbval/sanitize.cfg
 
 book: install
 	$(BIN)/acai-repro book

@@ -18,6 +18,9 @@ from acai_repro.book import EXECUTED, check_toc, newest_run
 from acai_repro.runner import CHAPTERS
 from acai_repro.runner.registry import repo_root
 
+# One xdist worker runs every test of the session-scoped book (test_browser.py too), so it is built once.
+pytestmark = pytest.mark.xdist_group("book")
+
 TOP = repo_root()
 VENDOR = TOP / "book" / "_vendor"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"

@@ -32,6 +32,9 @@ import pytest
 from acai_repro.book import EXECUTED
 from acai_repro.runner.registry import repo_root
 
+# The same xdist worker as test_book.py: the session-scoped book is built once.
+pytestmark = pytest.mark.xdist_group("book")
+
 websocket = pytest.importorskip("websocket", reason="websocket-client is missing: pip install -e '.[test]'")
 
 ARTIFACTS = repo_root() / "tests" / "artifacts"

@@ -145,3 +145,37 @@ def test_smoke_run_and_sweep_write_their_results(tmp_path):
     assert run_notebook("lines_benchmark", "smoke", {"seed": 0}, results_root=tmp_path) == dirs[0]
     assert not list(dirs[0].glob(".*.tmp")) and not (dirs[0] / "lines_benchmark.failed.ipynb").exists()
     assert json.loads((dirs[0] / "metrics.json").read_text())["parameters"]["seed"] == 0
+
+
+def test_kernels_talk_over_their_own_unix_sockets_and_clean_them_up():
+    """Runs started together must not share TCP ports (acai_repro.runner.kernels): two kernels started at once
+    each answer on sockets in a folder of their own, which shutdown removes."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from acai_repro.runner.kernels import SyncUnixSocketKernelManager
+
+    def start_and_ask():
+        km = SyncUnixSocketKernelManager(kernel_name="python3")
+        km.start_kernel()
+        kc = km.client()
+        kc.start_channels()
+        try:
+            kc.wait_for_ready(timeout=60)
+            reply = kc.execute_interactive("import os; print(os.getpid())", timeout=60,
+                                           output_hook=lambda msg: answers.append((km, msg)))
+            assert reply["content"]["status"] == "ok"
+            return km, km.get_connection_info()
+        finally:
+            kc.stop_channels()
+            km.shutdown_kernel(now=True)
+
+    answers = []
+    with ThreadPoolExecutor(2) as pool:
+        started = list(pool.map(lambda _: start_and_ask(), range(2)))
+    infos = [info for _, info in started]
+    assert [info["transport"] for info in infos] == ["ipc", "ipc"]
+    assert infos[0]["ip"] != infos[1]["ip"]
+    pids = {km: int(msg["content"]["text"]) for km, msg in answers if msg["msg_type"] == "stream"}
+    assert len(set(pids.values())) == 2  # each client heard its own kernel
+    for km, _ in started:
+        assert not os.path.exists(km.socket_dir)

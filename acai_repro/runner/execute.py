@@ -12,6 +12,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from .kernels import UnixSocketKernelManager
 from .registry import notebook_path, resolve
 from .runs import LOCK_ENV, acquire, run_dir_for
 
@@ -51,7 +52,8 @@ def run_notebook(name: str, profile: str = "quick", overrides: Mapping[str, Any]
     try:
         pm.execute_notebook(
             str(notebook_path(name)), str(partial), parameters={**params, "run_dir": str(run_dir)},
-            kernel_name="python3", progress_bar=progress, cwd=str(notebook_path(name).parent))
+            kernel_name="python3", progress_bar=progress, cwd=str(notebook_path(name).parent),
+            kernel_manager_class=UnixSocketKernelManager)  # no TCP port races between parallel runs
     except pm.PapermillExecutionError as err:
         os.replace(partial, run_dir / f"{name}.failed.ipynb")
         raise RunFailed(f"{name} ({profile}) failed in cell {err.exec_count}: {err.ename}: {err.evalue}\n"
