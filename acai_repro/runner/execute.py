@@ -12,7 +12,6 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from .kernels import UnixSocketKernelManager
 from .registry import notebook_path, resolve
 from .runs import LOCK_ENV, acquire, run_dir_for
 
@@ -36,6 +35,8 @@ def run_notebook(name: str, profile: str = "quick", overrides: Mapping[str, Any]
     run is re-executed, resuming its training from the last checkpoint.
     """
     import papermill as pm
+
+    from .kernels import UnixSocketKernelManager
 
     params = resolve(name, profile, overrides)
     run_dir = run_dir_for(name, params, results_root).resolve()
