@@ -111,14 +111,11 @@ class Run:
         return path
 
     def save_figure(self, fig, name: str) -> None:
-        """Save a matplotlib figure as ``figures/<name>.png`` (``figure_path(name)``).
+        """Save a matplotlib figure as ``figures/<name>.png``.
 
         Returns None, so a cell ending with this call shows the figure, not the path of its file.
         """
-        fig.savefig(self.figure_path(name), dpi=100, bbox_inches="tight")
-
-    def figure_path(self, name: str) -> Path:
-        return self.figures / f"{name}.png"
+        fig.savefig(self.figures / f"{name}.png", dpi=100, bbox_inches="tight")
 
     def finish(self, metrics: Mapping[str, Any], paper: Mapping[str, Any] | None = None) -> Path:
         """Write ``metrics.json`` (the project's one schema) atomically, release the lock, return its path."""
