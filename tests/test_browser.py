@@ -256,8 +256,8 @@ def check_page(browser: Chromium, html_dir: Path, page: Path) -> tuple[list[str]
         if seen["widgetErrors"]:
             problems.append(f"{name}: {seen['widgetErrors']} widgets show an error")
     if seen["pathReprs"]:
-        problems.append(f"{name}: {seen['pathReprs']} cell outputs show a Path repr (a cell ending in e.g. "
-                        f"run.save_figure(...) shows its return value: assign it, path = run.save_figure(...))")
+        problems.append(f"{name}: {seen['pathReprs']} cell outputs show a Path repr (a cell that ends in a call "
+                        f"returning a path shows it: assign the value, e.g. path = run.finish(...))")
     if seen["blankButtons"]:
         problems.append(f"{name}: animation buttons without a visible icon: {sorted(set(seen['blankButtons']))}")
     source = html_dir / "_sources" / page.relative_to(html_dir).with_suffix(".ipynb")
