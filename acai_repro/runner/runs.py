@@ -21,6 +21,7 @@ from typing import Any, Mapping
 from filelock import FileLock, Timeout
 
 from .registry import get_schema, profile_values, repo_root
+from .schema import ParameterError
 
 METRICS_SCHEMA_VERSION = 1
 LOCK_ENV = "ACAI_REPRO_RUN_LOCKED"  # set by the runner, which holds the lock while the kernel runs
@@ -32,9 +33,15 @@ class RunLockedError(RuntimeError):
 
 
 def run_id(notebook: str, params: Mapping[str, Any]) -> str:
-    """``<what differs from the quick defaults>-<hash of all parameters>``, stable across processes and machines."""
-    defaults = get_schema(notebook).defaults
-    keyed = {k: v for k, v in sorted(params.items()) if k not in RUNNER_ONLY and k != "profile"}
+    """``<what differs from the quick defaults>-<hash of all parameters>``, stable across processes and machines.
+
+    A parameter marked ``added_later`` is hashed only when it differs from its default, so the runs made before it
+    existed keep their ids.
+    """
+    schema = get_schema(notebook)
+    defaults, later = schema.defaults, schema.added_later
+    keyed = {k: v for k, v in sorted(params.items())
+             if k not in RUNNER_ONLY and k != "profile" and not (k in later and v == later[k])}
     digest = hashlib.sha256(json.dumps(keyed, sort_keys=True).encode()).hexdigest()[:10]
     label = "_".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
                      for k, v in keyed.items() if v != defaults[k])
@@ -188,6 +195,10 @@ def read_metrics(path: Path) -> dict[str, Any]:
     needed = {"notebook", "profile", "parameters", "metrics", "paper", "command", "device", "git_commit"}
     if not isinstance(record, dict) or not needed <= set(record):
         raise ValueError(f"{path} is not a metrics.json of this project (needs {sorted(needed)})")
+    try:  # a run made before a parameter was added ran at its default
+        record["parameters"] = {**get_schema(record["notebook"]).added_later, **record["parameters"]}
+    except ParameterError:  # a notebook this checkout does not know: its record as written
+        pass
     return record
 
 

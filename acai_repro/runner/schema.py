@@ -20,7 +20,11 @@ class ParameterError(ValueError):
 
 @dataclass(frozen=True)
 class Param:
-    """One scalar parameter: ``kind`` is int, float, bool or str; ``choices`` or ``low``/``high`` bound it."""
+    """One scalar parameter: ``kind`` is int, float, bool or str; ``choices`` or ``low``/``high`` bound it.
+
+    ``added_later`` marks a parameter added after runs were made without it: at its default it is left out of the
+    run-id (those runs keep their folders and resume), and a run record that lacks it ran at its default.
+    """
 
     kind: type
     default: Any
@@ -28,6 +32,7 @@ class Param:
     choices: Sequence[Any] | None = None
     low: float | None = None
     high: float | None = None
+    added_later: bool = False
 
     def describe(self) -> str:
         if self.choices is not None:
@@ -103,6 +108,11 @@ class Schema:
     def defaults(self) -> dict[str, Any]:
         """The ``quick`` values: what the notebook's parameters cell holds."""
         return {name: p.default for name, p in self.params.items()}
+
+    @property
+    def added_later(self) -> dict[str, Any]:
+        """The defaults of the parameters marked ``added_later`` (what a run made before them ran with)."""
+        return {name: p.default for name, p in self.params.items() if p.added_later}
 
     def _known(self, name: str) -> Param:
         if name not in self.params:
