@@ -9,7 +9,7 @@ import torch
 
 from acai_repro.acai import lines_run, table
 from acai_repro.acai.models import MODEL_NAMES as BUILT_MODELS
-from acai_repro.acai.params import ACAI_LINES, ACAI_LINES_SWEEPS, ACAI_TABLE, MODEL_NAMES
+from acai_repro.acai.params import ACAI_LINES, ACAI_LINES_SWEEPS, ACAI_TABLE, MODEL_NAMES, TRAIN_PATHS
 from acai_repro.data.lines import LinesSampler, test_lines
 from acai_repro.runner import ParameterError
 from acai_repro.runner.registry import profile_values, resolve
@@ -27,6 +27,7 @@ def test_schema_and_profiles():
     paper = resolve("acai_lines", "paper")
     protocol = ("images", "batch", "lr", "depth", "eval_every_images", "eval_pairs", "last_evaluations")
     assert [paper[k] for k in protocol] == [2**24, 64, 1e-4, 16, 65536, 256, 20]  # the paper's protocol
+    assert paper["train_path"] == "fast" and ACAI_LINES.defaults["train_path"] == "eager"  # GPU: the fast path
     smoke = resolve("acai_lines", "smoke")
     assert smoke["images"] <= 2**11
     assert profile_values("acai_table", "smoke") == {"profile": "smoke"}
@@ -92,6 +93,68 @@ def test_training_glue_trains_evaluates_and_resumes(tmp_path):
     np.testing.assert_allclose(strip[0, [0, -1]], ends[:, 0].numpy(), atol=1e-5)
     lines_run.save_strips(tmp_path / "s.npy", strip)
     assert np.array_equal(np.load(tmp_path / "s.npy"), strip)
+
+
+def lines_run_kwargs(run_dir=None, steps=4):
+    x_test, theta = test_lines(8)
+    return dict(steps=steps, batch=4, lr=1e-3, depth=4, device="cpu", run_dir=run_dir, checkpoint_every=2,
+                log_every=1, eval_every=2, x_test=x_test, theta_test=theta, progress=False)
+
+
+def assert_rows_close(got, want, rtol):
+    assert [sorted(row) for row in got] == [sorted(row) for row in want]
+    for g, w in zip(got, want):
+        for key in w:
+            assert (math.isnan(g[key]) and math.isnan(w[key])) or g[key] == pytest.approx(w[key], rel=rtol,
+                                                                                         abs=1e-7), (key, g, w)
+
+
+def test_fast_train_path_trains_what_the_eager_path_trains(tmp_path):
+    """train_path="fast" (ACAI as one functional program) gives the eager run's losses, evaluations and weights
+    within float tolerance; a model without such a program trains exactly as on the eager path."""
+    eager = lines_run.train_lines("acai", 3, **lines_run_kwargs())
+    fast = lines_run.train_lines("acai", 3, train_path="fast", **lines_run_kwargs())
+    assert eager.features == {} and fast.features["compile"] is False  # on a CPU: no compile, no CUDA graphs
+    assert [row["step"] for row in fast.history.evals] == [2, 4]
+    assert_rows_close(fast.history.losses, eager.history.losses, 1e-5)
+    assert_rows_close(fast.history.evals, eager.history.evals, 1e-5)
+    worst = max((p - q).abs().max().item() for p, q in zip(fast.model.parameters(), eager.model.parameters()))
+    assert worst < 1e-5 and fast.model.training
+    # A fast run resumed from its checkpoint ends as the uninterrupted one.
+    lines_run.train_lines("acai", 3, train_path="fast", **lines_run_kwargs(tmp_path / "fast", steps=2))
+    resumed = lines_run.train_lines("acai", 3, train_path="fast", **lines_run_kwargs(tmp_path / "fast"))
+    assert json.dumps(resumed.history.to_dict()) == json.dumps(fast.history.to_dict())
+    baseline = [lines_run.train_lines("baseline", 1, train_path=path, **lines_run_kwargs()) for path in TRAIN_PATHS]
+    assert json.dumps(baseline[0].history.to_dict()) == json.dumps(baseline[1].history.to_dict())
+    assert baseline[1].features == {}
+    with pytest.raises(ValueError, match="train_path must be one of eager, fast, got 'turbo'"):
+        lines_run.train_lines("acai", 3, train_path="turbo", **lines_run_kwargs())
+    with pytest.raises(ParameterError, match="'train_path' must be one of: eager, fast"):
+        ACAI_LINES.validate({"train_path": "turbo"})
+
+
+@pytest.mark.slow
+def test_the_notebook_runs_on_the_fast_path(tmp_path):
+    """``acai-repro run acai_lines -p train_path fast``: its own run folder, the parameter in its record, and the
+    fast step's losses (ACAI's critic included) in its history."""
+    from acai_repro.runner import read_metrics, run_notebook
+    from acai_repro.runner.runs import run_dir_for
+
+    small = {"images": 256, "batch": 16, "eval_every_images": 128, "eval_pairs": 8, "n_strip": 1, "depth": 4}
+    run_dir = run_notebook("acai_lines", "smoke", {**small, "train_path": "fast"}, results_root=tmp_path)
+    assert run_dir != run_dir_for("acai_lines", resolve("acai_lines", "smoke", small), tmp_path).resolve()
+    record = read_metrics(run_dir / "metrics.json")
+    assert record["parameters"]["train_path"] == "fast" and record["metrics"]["evaluations"] == 2
+    assert "-p train_path fast" in record["command"]
+    history = json.loads((run_dir / "history.json").read_text())
+    assert {"loss_ae", "loss_critic", "loss_probe"} <= set(history["losses"][-1])
+    assert "train path fast, speed-ups that ran: " in (run_dir / "acai_lines.ipynb").read_text()
+
+
+def test_fast_features_compile_and_graph_only_on_cuda():
+    assert lines_run.fast_features("cpu") == lines_run.FastFeatures()
+    cuda = lines_run.fast_features("cuda")
+    assert cuda.compile and cuda.cuda_graphs and not cuda.bf16
 
 
 def record(model, seed, md, smooth, nan_pairs=0, lr=1e-3, profile="quick", device="cpu (x86_64)"):

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import papermill
 import pytest
@@ -16,6 +17,7 @@ from acai_repro.runner.execute import expand_grid, sweep
 from acai_repro.runner.registry import notebook_path
 from acai_repro.runner.runs import acquire, command_for, read_metrics
 
+REPO = Path(__file__).resolve().parents[1]
 SCHEMA = get_schema("lines_benchmark")
 
 
@@ -80,6 +82,22 @@ def test_run_id_is_stable_readable_and_parameter_derived():
     seeded = run_id("lines_benchmark", resolve("lines_benchmark", "quick", {"seed": 7}))
     assert seeded.startswith("seed=7-") and seeded != rid
     assert run_id("lines_benchmark", {**params, "run_dir": "/elsewhere"}) == rid
+
+
+def test_a_parameter_added_later_keeps_the_ids_and_records_of_earlier_runs(tmp_path):
+    """acai_lines' train_path came after its quick runs were committed: at its default it leaves the run-id as it
+    was (pinned: the committed folder), and a record written before it existed reads as run at that default."""
+    assert get_schema("acai_lines").added_later == {"train_path": "eager"}
+    params = resolve("acai_lines", "quick")
+    assert run_id("acai_lines", params) == "defaults-04f7b35bae"  # results/quick/acai_lines/defaults-04f7b35bae
+    fast = run_id("acai_lines", {**params, "train_path": "fast"})
+    assert fast.startswith("train_path=fast-") and fast.split("-")[-1] != "04f7b35bae"
+    old = json.loads((REPO / "results/quick/acai_lines/defaults-04f7b35bae/metrics.json").read_text())
+    assert "train_path" not in old["parameters"]
+    (tmp_path / "metrics.json").write_text(json.dumps(old))
+    assert read_metrics(tmp_path / "metrics.json")["parameters"]["train_path"] == "eager"
+    (tmp_path / "metrics.json").write_text(json.dumps({**old, "notebook": "retired_notebook"}))
+    assert "train_path" not in read_metrics(tmp_path / "metrics.json")["parameters"]  # unknown: as written
 
 
 def test_command_reproduces_the_parameters():

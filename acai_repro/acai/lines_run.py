@@ -3,14 +3,14 @@
 The paper trains each autoencoder on 2^24 fresh random lines (batch 64), runs the official interpolation evaluation
 (:func:`acai_repro.metrics.lines.evaluate_autoencoder`: 256 test pairs, 16 steps) every 65,536 images, and reports
 for each run the **median of the last 20 evaluations** (:func:`run_value`); Table 1 then shows the mean +- std of
-that value over re-runs. The notebook ``acai_lines`` glues these pieces to :class:`acai_repro.training.Trainer`::
+that value over re-runs. The notebook ``acai_lines`` calls :func:`train_lines`, which glues these pieces to
+:class:`acai_repro.training.Trainer`::
 
-    model = build_lines_model("acai", depth=16, lr=1e-4).to(device)
-    sampler = LinesSampler(64, device, seed=seed)
-    evaluate = make_eval_fn(model, *test_lines(512, device=device))
-    trainer = Trainer({"model": model, "optimizers": model.optimizers, "data": sampler}, steps, run_dir, ...)
-    history = trainer.fit(make_step_fn(model, sampler), evaluate, eval_every=65_536 // 64)
-    value = run_value(history.evals)  # {"mean_distance_e3": ..., "smoothness": ..., ...}
+    x_test, theta_test = test_lines(512, device=device)
+    trained = train_lines("acai", seed, steps=2**24 // 64, batch=64, lr=1e-4, depth=16, device=device,
+                          run_dir=run_dir, checkpoint_every=2**14, log_every=64, eval_every=65_536 // 64,
+                          x_test=x_test, theta_test=theta_test, train_path="fast")
+    value = run_value(trained.history.evals)  # {"mean_distance_e3": ..., "smoothness": ..., ...}
 """
 
 from __future__ import annotations
@@ -18,19 +18,24 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from os import PathLike
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from acai_repro.acai.base import Autoencoder
-from acai_repro.acai.models import build_model
+from acai_repro.acai.models import build_lines_model
+from acai_repro.acai.params import TRAIN_PATHS
 from acai_repro.checkpoints import atomic_write_bytes
-from acai_repro.data.lines import LinesSampler, N_CLASSES, angle_labels
+from acai_repro.data.lines import LinesSampler, angle_labels
+from acai_repro.fast import FastFeatures, build_seeded_models, train_ensemble
+from acai_repro.fast.train import BATCHED_MODELS
 from acai_repro.metrics.lines import INTERPOLATION_STEPS, evaluate_autoencoder, interpolate_latents
+from acai_repro.training import History, Trainer
 
 LAST_EVALUATIONS = 20  # the paper's run value: median over the last 20 evaluations
-LATENT_WIDTH = {"vqvae": 4}  # the official lines run of the VQ-VAE uses a 4 x 4 latent; every other model 2 x 2
 EVAL_METRICS = ("mean_distance_e3", "smoothness", "nan_pairs", "probe_accuracy")
 
 # Table 1 of the paper (lines benchmark), mean +- std over re-runs: (Mean Distance x 10^3, std, Smoothness, std).
@@ -50,12 +55,6 @@ def paper_values(model: str) -> dict[str, float]:
     """The paper's Table 1 means for one model, keyed like the run's metrics."""
     md, _, smooth, _ = PAPER_TABLE1[model]
     return {"mean_distance_e3": md, "smoothness": smooth}
-
-
-def build_lines_model(name: str, *, depth: int = 16, lr: float = 1e-4) -> Autoencoder:
-    """A Table 1 model with the official lines settings (latent 16 x 2 x 2, 4 x 4 for the VQ-VAE) and the
-    10-way angle probe trained on its stop-gradient code."""
-    return build_model(name, depth=depth, lr=lr, latent_width=LATENT_WIDTH.get(name, 2), n_classes=N_CLASSES)
 
 
 def make_step_fn(model: Autoencoder, sampler: LinesSampler) -> Callable[[int], dict[str, torch.Tensor]]:
@@ -85,6 +84,54 @@ def make_eval_fn(model: Autoencoder, x_test: torch.Tensor, theta_test: torch.Ten
                 "nan_pairs": score.nan_pairs, "probe_accuracy": accuracy}
 
     return eval_fn
+
+
+@dataclass
+class TrainedRun:
+    """What :func:`train_lines` returns: the trained model, its History and the speed-ups that ran (none: eager)."""
+
+    model: Autoencoder
+    history: History
+    features: dict[str, bool]
+
+
+def fast_features(device: torch.device | str) -> FastFeatures:
+    """What ``train_path="fast"`` turns on. On CUDA, where a step of these tiny nets is bound by kernel launches,
+    not arithmetic: ``torch.compile`` and one CUDA graph for the whole step. On a CPU neither: CUDA graphs need CUDA,
+    and compiling takes minutes there for a 1.14x faster step (benchmarks/bench-cpu-compile-2026-11-23.json)."""
+    cuda = torch.device(device).type == "cuda"
+    return FastFeatures(compile=cuda, cuda_graphs=cuda)
+
+
+def train_lines(model_name: str, seed: int, *, steps: int, batch: int, lr: float, depth: int,
+                device: torch.device | str, run_dir: str | PathLike | None, checkpoint_every: int, log_every: int,
+                eval_every: int, x_test: torch.Tensor, theta_test: torch.Tensor, train_path: str = "eager",
+                progress: bool = True) -> TrainedRun:
+    """One run of Table 1: ``model_name`` from the weights ``seed_everything(seed)`` gives, trained for ``steps``
+    batches of ``LinesSampler(batch, device, seed=seed)``, evaluated on ``x_test`` every ``eval_every`` steps and
+    at the end; checkpoints and resume in ``run_dir``.
+
+    ``train_path="eager"`` calls the model's own ``train_step``. ``"fast"`` trains ACAI as a one-model
+    :class:`~acai_repro.fast.ACAIEnsemble` with :func:`fast_features`: the same updates written as one functional
+    program (the same losses within float tolerance); the other models have no such program and train eagerly.
+    """
+    if train_path not in TRAIN_PATHS:
+        raise ValueError(f"train_lines: train_path must be one of {', '.join(TRAIN_PATHS)}, got {train_path!r}")
+
+    def evaluate(net: Autoencoder) -> dict[str, float]:
+        return make_eval_fn(net, x_test, theta_test)(0)
+
+    if train_path == "fast" and model_name in BATCHED_MODELS:
+        result = train_ensemble(model_name, [seed], steps, batch_size=batch, device=device, depth=depth, lr=lr,
+                                features=fast_features(device), run_dir=run_dir, checkpoint_every=checkpoint_every,
+                                log_every=log_every, eval_fn=evaluate, eval_every=eval_every, progress=progress)
+        return TrainedRun(result.models[0], result.histories[0], result.features)
+    (net,) = build_seeded_models(model_name, [seed], device, depth, lr)
+    sampler = LinesSampler(batch, device, seed=seed)  # in the checkpoint, so a resumed run continues the stream
+    trainer = Trainer({"model": net, "optimizers": net.optimizers, "data": sampler}, steps, run_dir,
+                      checkpoint_every, log_every, desc=model_name, progress=progress)
+    history = trainer.fit(make_step_fn(net, sampler), make_eval_fn(net, x_test, theta_test), eval_every)
+    return TrainedRun(net, history, {})
 
 
 def run_value(evals: Sequence[Mapping[str, float]], last: int = LAST_EVALUATIONS) -> dict[str, float]:

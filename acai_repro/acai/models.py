@@ -21,6 +21,7 @@ from acai_repro.acai.acai import ACAI
 from acai_repro.acai.base import Autoencoder
 from acai_repro.acai.baselines import AAE, VAE, Baseline, DenoisingAE, DropoutAE
 from acai_repro.acai.vqvae import VQVAE
+from acai_repro.data.lines import N_CLASSES
 
 MODELS: dict[str, type[Autoencoder]] = {  # in the column order of Table 1
     "baseline": Baseline,
@@ -46,3 +47,12 @@ def build_model(name: str, *, depth: int = 16, latent_width: int = 2, latent: in
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}: expected one of {', '.join(MODEL_NAMES)}")
     return MODELS[name](depth=depth, latent_width=latent_width, latent=latent, lr=lr, **model_specific)
+
+
+LATENT_WIDTH = {"vqvae": 4}  # the official lines run of the VQ-VAE uses a 4 x 4 latent; every other model 2 x 2
+
+
+def build_lines_model(name: str, *, depth: int = 16, lr: float = 1e-4) -> Autoencoder:
+    """A Table 1 model with the official lines settings (latent 16 x 2 x 2, 4 x 4 for the VQ-VAE) and the
+    10-way angle probe trained on its stop-gradient code."""
+    return build_model(name, depth=depth, lr=lr, latent_width=LATENT_WIDTH.get(name, 2), n_classes=N_CLASSES)

@@ -20,6 +20,7 @@ LINES_BENCHMARK = Schema("lines_benchmark", {
 # (measured here): the number of steps, more than of images, is what lets the decoders start drawing lines. The paper profile (notebooks/acai_lines.paper.yaml)
 # restores every official value.
 MODEL_NAMES = ("baseline", "dropout", "denoising", "vae", "aae", "vqvae", "acai")  # Table 1's columns
+TRAIN_PATHS = ("eager", "fast")
 
 ACAI_LINES = Schema("acai_lines", {
     "model": Param(str, "acai", "which of Table 1's seven autoencoders", choices=MODEL_NAMES),
@@ -34,6 +35,11 @@ ACAI_LINES = Schema("acai_lines", {
     "eval_pairs": Param(int, 256, "test interpolations per evaluation (paper: 256)", low=1, high=256),
     "checkpoint_every_images": Param(int, 2**14, "images between checkpoints", low=64, high=2**26),
     "n_strip": Param(int, 4, "test pairs whose interpolation is saved and shown", low=1, high=16),
+    # eager: the model's own train_step. fast: ACAI's step as one functional program, compiled and captured in a
+    # CUDA graph on CUDA (acai_repro.fast; the same losses within float tolerance); the other models have no such
+    # step and train eagerly either way. The paper profile (a GPU job) uses fast.
+    "train_path": Param(str, "eager", "eager (each model's own step) or fast (ACAI's fused, compiled step)",
+                        choices=TRAIN_PATHS, added_later=True),
 })
 
 # --- Table 1: the summary of acai_lines runs (notebook acai_table) -------------------------------------------------

@@ -23,19 +23,14 @@ from pathlib import Path
 import torch
 
 from acai_repro.acai.base import Autoencoder
-from acai_repro.acai.models import build_model
-from acai_repro.data.lines import N_CLASSES, LinesSampler
+from acai_repro.acai.models import build_lines_model
+from acai_repro.data.lines import LinesSampler
 from acai_repro.device import seed_everything
 from acai_repro.fast.compiled import FastFeatures
 from acai_repro.fast.ensemble import ACAIEnsemble, EnsembleLines, ensemble_step_fn
 from acai_repro.training import History, Trainer
 
 BATCHED_MODELS = ("acai",)  # models whose seeds train as one vmapped program; the others loop over seeds
-
-
-def build_lines_model(name: str, *, depth: int = 16, lr: float = 1e-4) -> Autoencoder:
-    """A Table 1 model with the official lines settings: latent 16 x 2 x 2 (4 x 4 for the VQ-VAE), angle probe."""
-    return build_model(name, depth=depth, lr=lr, latent_width=4 if name == "vqvae" else 2, n_classes=N_CLASSES)
 
 
 @dataclass
