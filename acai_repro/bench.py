@@ -35,7 +35,7 @@ PATHS = ("plain", "project", "fast", "ensemble")  # as in acai_repro.fast.paths 
 
 def run_bench(*, device: str = "auto", steps: int = 20, batch: int = 64, warmup: int = 3, repeats: int = 3,
               paths: tuple[str, ...] = PATHS, k: int = 3, features=None, workers: int = 0, seed: int = 0,
-              log: Callable[[str], None] = print) -> dict:
+              depth: int = 16, log: Callable[[str], None] = print) -> dict:
     """Time every path in ``paths``; returns the JSON-ready report (figures are medians over ``repeats``).
 
     ``features`` is a :class:`~acai_repro.fast.FastFeatures` for the fast and ensemble paths (default: none).
@@ -47,7 +47,7 @@ def run_bench(*, device: str = "auto", steps: int = 20, batch: int = 64, warmup:
     from acai_repro.fast.paths import RUNNERS, _sync, device_name
 
     features = features or FastFeatures()
-    for name, value in {"steps": steps, "batch": batch, "repeats": repeats, "k": k}.items():
+    for name, value in {"steps": steps, "batch": batch, "repeats": repeats, "k": k, "depth": depth}.items():
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"bench: {name} must be a positive integer, got {value!r}")
     if warmup < 0 or workers < 0:
@@ -60,7 +60,7 @@ def run_bench(*, device: str = "auto", steps: int = 20, batch: int = 64, warmup:
     runners = {}
     for name in paths:
         seed_everything(seed)
-        run, models = RUNNERS[name](dev, batch, seed, features, k, workers)
+        run, models = RUNNERS[name](dev, batch, seed, features, k, workers, depth)
         t0 = time.perf_counter()
         if warmup:
             run(warmup)  # compilation, graph capture, DataLoader start-up: not timed
@@ -99,7 +99,7 @@ def run_bench(*, device: str = "auto", steps: int = 20, batch: int = 64, warmup:
         "date": dt.datetime.now().isoformat(timespec="seconds"),
         "options": {"steps": steps, "batch": batch, "warmup": warmup, "repeats": repeats, "paths": list(paths),
                     "k": k, "features_requested": features.as_dict(), "features_used": resolved.as_dict(),
-                    "workers": workers, "seed": seed},
+                    "workers": workers, "seed": seed, "depth": depth},
         "results": results, "ratio_to_plain": ratios, "notes": notes,
     }
 
@@ -117,6 +117,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, cuda:N")
     p.add_argument("--steps", type=int, default=20, help="timed steps per path and repeat")
     p.add_argument("--batch", type=int, default=64, help="images per model per step (official 64)")
+    p.add_argument("--depth", type=int, default=16, help="width of the nets (official 16; acai_lines quick: 8)")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps per path first (compile, capture)")
     p.add_argument("--repeats", type=int, default=3, help="interleaved repetitions; figures are medians")
     p.add_argument("--paths", default=",".join(PATHS), help=f"comma-separated subset of {','.join(PATHS)}")
@@ -143,7 +144,7 @@ def main_args(args: argparse.Namespace) -> int:
                        repeats=args.repeats, paths=tuple(p for p in args.paths.split(",") if p), k=args.k,
                        features=FastFeatures(compile=args.compile, cuda_graphs=args.cuda_graphs, bf16=args.bf16,
                                              vmap=not args.no_vmap),
-                       workers=args.workers, seed=args.seed, log=lambda m: print(m, file=sys.stderr))
+                       workers=args.workers, seed=args.seed, depth=args.depth, log=lambda m: print(m, file=sys.stderr))
     print(format_table(report))
     for message in report["notes"]:
         print(f"note: {message}")

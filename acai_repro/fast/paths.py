@@ -1,5 +1,6 @@
-"""The training paths that ``acai-repro bench`` times (see :mod:`acai_repro.bench`), each as ``make(...) -> (run,
-models)``: ``run(steps)`` trains that many batches, ``models`` is how many models one step trains."""
+"""The training paths that ``acai-repro bench`` times (see :mod:`acai_repro.bench`), each as ``make(device, batch,
+seed, features, k, workers, depth) -> (run, models)``: ``run(steps)`` trains that many batches, ``models`` is how
+many models one step trains."""
 
 from __future__ import annotations
 
@@ -34,8 +35,8 @@ class OfficialLines(IterableDataset):
             yield torch.from_numpy(draw_line(angle)).float().unsqueeze(0), int(angle_labels(np.array([angle]))[0])
 
 
-def _plain(device, batch, seed, features, k, workers) -> tuple[Callable[[int], None], int]:
-    (model,) = build_seeded_models("acai", [seed], device)
+def _plain(device, batch, seed, features, k, workers, depth) -> tuple[Callable[[int], None], int]:
+    (model,) = build_seeded_models("acai", [seed], device, depth)
     loader = iter(DataLoader(OfficialLines(seed), batch_size=batch, num_workers=workers,
                              pin_memory=device.type == "cuda"))
 
@@ -47,8 +48,8 @@ def _plain(device, batch, seed, features, k, workers) -> tuple[Callable[[int], N
     return run, 1
 
 
-def _project(device, batch, seed, features, k, workers) -> tuple[Callable[[int], None], int]:
-    (model,) = build_seeded_models("acai", [seed], device)
+def _project(device, batch, seed, features, k, workers, depth) -> tuple[Callable[[int], None], int]:
+    (model,) = build_seeded_models("acai", [seed], device, depth)
     sampler = LinesSampler(batch, device, seed=seed)
 
     def run(steps: int) -> None:
@@ -60,9 +61,9 @@ def _project(device, batch, seed, features, k, workers) -> tuple[Callable[[int],
 
 
 def _ensemble_runner(n_models: int):
-    def make(device, batch, seed, features, k, workers) -> tuple[Callable[[int], None], int]:
+    def make(device, batch, seed, features, k, workers, depth) -> tuple[Callable[[int], None], int]:
         seeds = list(range(seed, seed + (n_models or k)))
-        ensemble = ACAIEnsemble(build_seeded_models("acai", seeds, device), features)
+        ensemble = ACAIEnsemble(build_seeded_models("acai", seeds, device, depth), features)
         data = EnsembleLines(batch, seeds, device)
         step_fn = ensemble_step_fn(ensemble, data)
 
