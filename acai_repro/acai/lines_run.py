@@ -97,10 +97,12 @@ class TrainedRun:
 
 def fast_features(device: torch.device | str) -> FastFeatures:
     """What ``train_path="fast"`` turns on. On CUDA, where a step of these tiny nets is bound by kernel launches,
-    not arithmetic: ``torch.compile`` and one CUDA graph for the whole step. On a CPU neither: CUDA graphs need CUDA,
-    and compiling takes minutes there for a 1.14x faster step (benchmarks/bench-cpu-compile-2026-11-23.json)."""
+    not arithmetic: ``torch.compile`` and one CUDA graph for the whole step. On a CPU neither (CUDA graphs need
+    CUDA; compiling takes minutes there for a 1.14x faster step, benchmarks/bench-cpu-compile-2026-11-23.json),
+    and no vmap, which only adds overhead for one model: the plain functional step, somewhat slower than the eager
+    one on a CPU (README, Training speed), so ``eager`` stays the default there."""
     cuda = torch.device(device).type == "cuda"
-    return FastFeatures(compile=cuda, cuda_graphs=cuda)
+    return FastFeatures(compile=cuda, cuda_graphs=cuda, vmap=cuda)
 
 
 def train_lines(model_name: str, seed: int, *, steps: int, batch: int, lr: float, depth: int,
