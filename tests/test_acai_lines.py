@@ -108,6 +108,11 @@ def test_fast_train_path_trains_what_the_eager_path_trains(tmp_path):
     eager = lines_run.train_lines("acai", 3, **lines_run_kwargs())
     fast = lines_run.train_lines("acai", 3, train_path="fast", **lines_run_kwargs())
     assert eager.features == {} and fast.features == lines_run.fast_features("cpu").as_dict()
+    assert (eager.describe(), fast.describe()) == ("eager path (the model's own train_step)",
+                                                   "fast path (one functional program, uncompiled)")
+    assert lines_run.TrainedRun(fast.model, fast.history, "fast", {"compile": True, "cuda_graphs": True,
+                                                                   "vmap": False}).describe() == \
+        "fast path (compile, cuda_graphs)"
     assert [row["step"] for row in fast.history.evals] == [2, 4]
     assert {"loss_ae", "loss_critic", "loss_probe"} <= set(fast.history.losses[-1])
     assert json.dumps(fast.history.to_dict()) == json.dumps(eager.history.to_dict())  # NaN-safe comparison
@@ -119,7 +124,7 @@ def test_fast_train_path_trains_what_the_eager_path_trains(tmp_path):
     assert json.dumps(resumed.history.to_dict()) == json.dumps(fast.history.to_dict())
     baseline = [lines_run.train_lines("baseline", 1, train_path=path, **lines_run_kwargs()) for path in TRAIN_PATHS]
     assert json.dumps(baseline[0].history.to_dict()) == json.dumps(baseline[1].history.to_dict())
-    assert baseline[1].features == {}
+    assert baseline[1].path == "eager" and baseline[1].features == {}  # no functional program: the eager path
     with pytest.raises(ValueError, match="train_path must be one of eager, fast, got 'turbo'"):
         lines_run.train_lines("acai", 3, train_path="turbo", **lines_run_kwargs())
     with pytest.raises(ParameterError, match="'train_path' must be one of: eager, fast"):
@@ -141,7 +146,8 @@ def test_the_notebook_runs_on_the_fast_path(tmp_path):
     assert "-p train_path fast" in record["command"]
     history = json.loads((run_dir / "history.json").read_text())
     assert {"loss_ae", "loss_critic", "loss_probe"} <= set(history["losses"][-1])
-    assert "train path fast, speed-ups that ran: " in (run_dir / "acai_lines.ipynb").read_text()
+    assert "trained acai on the fast path (one functional program, uncompiled)" in \
+        (run_dir / "acai_lines.ipynb").read_text()
 
 
 def test_fast_features_compile_and_graph_only_on_cuda():

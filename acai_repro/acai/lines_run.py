@@ -88,11 +88,20 @@ def make_eval_fn(model: Autoencoder, x_test: torch.Tensor, theta_test: torch.Ten
 
 @dataclass
 class TrainedRun:
-    """What :func:`train_lines` returns: the trained model, its History and the speed-ups that ran (none: eager)."""
+    """What :func:`train_lines` returns: the trained model, its History, the path it took and, on the fast path,
+    the :class:`~acai_repro.fast.FastFeatures` that ran (empty on the eager path)."""
 
     model: Autoencoder
     history: History
+    path: str
     features: dict[str, bool]
+
+    def describe(self) -> str:
+        """``"eager path"``, or the fast path and what sped it up, e.g. ``"fast path (compile, cuda_graphs)"``."""
+        if self.path == "eager":
+            return "eager path (the model's own train_step)"
+        ran = [name for name, on in self.features.items() if on]
+        return f"fast path ({', '.join(ran) if ran else 'one functional program, uncompiled'})"
 
 
 def fast_features(device: torch.device | str) -> FastFeatures:
@@ -115,7 +124,8 @@ def train_lines(model_name: str, seed: int, *, steps: int, batch: int, lr: float
 
     ``train_path="eager"`` calls the model's own ``train_step``. ``"fast"`` trains ACAI as a one-model
     :class:`~acai_repro.fast.ACAIEnsemble` with :func:`fast_features`: the same updates written as one functional
-    program (the same losses within float tolerance); the other models have no such program and train eagerly.
+    program (bit for bit the eager run on a CPU; compiled, within float tolerance); the other models have no such
+    program and take the eager path.
     """
     if train_path not in TRAIN_PATHS:
         raise ValueError(f"train_lines: train_path must be one of {', '.join(TRAIN_PATHS)}, got {train_path!r}")
@@ -127,13 +137,13 @@ def train_lines(model_name: str, seed: int, *, steps: int, batch: int, lr: float
         result = train_ensemble(model_name, [seed], steps, batch_size=batch, device=device, depth=depth, lr=lr,
                                 features=fast_features(device), run_dir=run_dir, checkpoint_every=checkpoint_every,
                                 log_every=log_every, eval_fn=evaluate, eval_every=eval_every, progress=progress)
-        return TrainedRun(result.models[0], result.histories[0], result.features)
+        return TrainedRun(result.models[0], result.histories[0], "fast", result.features)
     (net,) = build_seeded_models(model_name, [seed], device, depth, lr)
     sampler = LinesSampler(batch, device, seed=seed)  # in the checkpoint, so a resumed run continues the stream
     trainer = Trainer({"model": net, "optimizers": net.optimizers, "data": sampler}, steps, run_dir,
                       checkpoint_every, log_every, desc=model_name, progress=progress)
     history = trainer.fit(make_step_fn(net, sampler), make_eval_fn(net, x_test, theta_test), eval_every)
-    return TrainedRun(net, history, {})
+    return TrainedRun(net, history, "eager", {})
 
 
 def run_value(evals: Sequence[Mapping[str, float]], last: int = LAST_EVALUATIONS) -> dict[str, float]:
