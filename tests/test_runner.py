@@ -2,6 +2,7 @@
 import ast
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -197,3 +198,44 @@ def test_kernels_talk_over_their_own_unix_sockets_and_clean_them_up():
     assert len(set(pids.values())) == 2  # each client heard its own kernel
     for km, _ in started:
         assert not os.path.exists(km.socket_dir)
+
+
+def test_a_client_waiting_without_deadline_survives_a_missed_wake_up(monkeypatch):
+    """A socket whose wake-up was missed: ``poll(None)`` never returns although a message is there (what left
+    papermill runs asleep forever); only a poll with a deadline, which asks zmq directly, sees it.
+    BoundedPollChannel (what papermill's clients read through) gets the message; the plain channel hangs."""
+    import asyncio
+
+    from jupyter_client.channels import AsyncZMQSocketChannel
+
+    from acai_repro.runner import kernels
+    from acai_repro.runner.kernels import BoundedPollChannel, UnixSocketKernelManager
+
+    class MissedWakeUp:
+        async def poll(self, timeout_ms):
+            if timeout_ms is None:
+                await asyncio.Event().wait()  # the edge never comes
+            return 1  # zmq_poll: a message is ready
+
+    async def receive():
+        return {"msg_type": "execute_reply"}
+
+    monkeypatch.setattr(kernels, "WAKE_SECONDS", 0.05)
+
+    def channel(cls):
+        ch = cls.__new__(cls)  # no real socket: only get_msg's poll and receive are exercised
+        ch.socket, ch._recv = MissedWakeUp(), receive
+        return ch
+
+    async def wait(cls):
+        return await asyncio.wait_for(channel(cls).get_msg(timeout=None), timeout=2)
+
+    assert asyncio.run(wait(BoundedPollChannel)) == {"msg_type": "execute_reply"}
+    with pytest.raises(asyncio.TimeoutError):
+        asyncio.run(wait(AsyncZMQSocketChannel))
+    km = UnixSocketKernelManager(kernel_name="python3")
+    km.client_class = "jupyter_client.asynchronous.AsyncKernelClient"  # as nbclient sets it
+    kc = km.client()
+    assert kc.shell_channel_class is BoundedPollChannel and kc.iopub_channel_class is BoundedPollChannel
+    km.cleanup_connection_file()
+    shutil.rmtree(km.socket_dir, ignore_errors=True)
