@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from acai_repro.acai import lines_run, table
-from acai_repro.acai.models import MODEL_NAMES as BUILT_MODELS
+from acai_repro.acai.models import MODEL_NAMES as BUILT_MODELS, build_lines_model
 from acai_repro.acai.params import ACAI_LINES, ACAI_LINES_SWEEPS, ACAI_TABLE, MODEL_NAMES, TRAIN_PATHS
 from acai_repro.data.lines import LinesSampler, test_lines
 from acai_repro.runner import ParameterError
@@ -56,8 +56,8 @@ def test_run_value_is_the_median_of_the_last_20():
 def test_models_and_paper_values():
     assert set(lines_run.PAPER_TABLE1) == set(MODEL_NAMES)
     assert lines_run.paper_values("acai") == {"mean_distance_e3": 0.24, "smoothness": 0.10}
-    assert lines_run.build_lines_model("vqvae").latent_shape == (16, 4, 4)  # the official lines VQ-VAE
-    net = lines_run.build_lines_model("baseline", depth=4, lr=1e-3)
+    assert build_lines_model("vqvae").latent_shape == (16, 4, 4)  # the official lines VQ-VAE
+    net = build_lines_model("baseline", depth=4, lr=1e-3)
     assert net.latent_shape == (16, 2, 2) and net.optimizers["ae"].defaults["lr"] == 1e-3
     assert net.probe is not None and net.probe.out_features == 10
 
@@ -68,7 +68,7 @@ def test_training_glue_trains_evaluates_and_resumes(tmp_path):
 
     def train(run_dir, total):
         torch.manual_seed(0)
-        net = lines_run.build_lines_model("acai", depth=2)
+        net = build_lines_model("acai", depth=2)
         sampler = LinesSampler(4, seed=0)
         trainer = Trainer({"model": net, "optimizers": net.optimizers, "data": sampler}, total, run_dir,
                           checkpoint_every=1, log_every=1, progress=False)

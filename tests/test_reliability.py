@@ -21,7 +21,8 @@ import pytest
 import torch
 
 from acai_repro import checkpoints
-from acai_repro.acai.lines_run import build_lines_model, make_eval_fn, make_step_fn
+from acai_repro.acai.lines_run import make_eval_fn, make_step_fn
+from acai_repro.acai.models import build_lines_model
 from acai_repro.acai.params import MODEL_NAMES
 from acai_repro.checkpoints import CheckpointStore, atomic_write_text
 from acai_repro.cli import main

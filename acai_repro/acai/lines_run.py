@@ -26,7 +26,6 @@ import numpy as np
 import torch
 
 from acai_repro.acai.base import Autoencoder
-from acai_repro.acai.models import build_lines_model
 from acai_repro.acai.params import TRAIN_PATHS
 from acai_repro.checkpoints import atomic_write_bytes
 from acai_repro.data.lines import LinesSampler, angle_labels
