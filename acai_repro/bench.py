@@ -5,14 +5,10 @@ All paths train the same model (official lines nets, batch B, Adam 1e-4) in one 
 * ``plain``: the reference a PyTorch user would write. Each line is drawn on the CPU by the official scalar
   renderer (:func:`~acai_repro.data.lines.draw_line`, one sample at a time in Python) inside a ``DataLoader``; each
   batch is moved to the device and trained with the eager fp32 ``ACAI.train_step`` (one step per player).
-* ``project``: the project's chapter path: :class:`~acai_repro.training.Trainer` (losses stay on the device, one
+* ``project``: the project's chapter path: :func:`~acai_repro.training.train` (losses stay on the device, one
   sync per log interval), lines rendered for the whole batch on the device (``LinesSampler``), ``ACAI.train_step``.
-* ``fast``: the fast path with one model: :class:`~acai_repro.fast.ACAIEnsemble` with K = 1 (one backward for
-  all players, on-device data), plus the chosen features (``--compile``, ``--cuda-graphs``, ``--bf16``).
-* ``ensemble``: the same with K models (``--k``), reported per model and in total; vmapped into one program,
-  or with ``--no-vmap`` a loop over the K models (grouped convolutions can be slow on a CPU).
 
-Warm-up steps (where compilation and graph capture happen) are not timed; CUDA is synchronised before each clock
+Warm-up steps (DataLoader start-up) are not timed; CUDA is synchronised before each clock
 reading. ``--repeats`` interleaves the paths (plain, project, ... , plain, project, ...) so that a machine shared
 with other work slows them alike; the figures are medians. The JSON records the device, versions, threads, options.
 """
@@ -30,24 +26,90 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-PATHS = ("plain", "project", "fast", "ensemble")  # as in acai_repro.fast.paths (this module imports no torch)
+PATHS = ("plain", "project")  # this module imports torch only when it runs
+
+
+def _paths(device, batch: int, seed: int, workers: int, depth: int) -> dict[str, Callable[[], Callable[[int], None]]]:
+    """Per path, a builder of ``run(steps)``, which trains that many batches of a freshly seeded ACAI."""
+    import math
+
+    import numpy as np
+    import torch
+    from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+    from acai_repro.acai.models import build_model
+    from acai_repro.data.lines import N_CLASSES, LinesSampler, angle_labels, draw_line
+    from acai_repro.device import seed_everything
+    from acai_repro.training import train
+
+    class OfficialLines(IterableDataset):
+        """Endless lines drawn one at a time by the official scalar renderer: (1, 32, 32) float32, int label."""
+
+        def __iter__(self):
+            worker = get_worker_info()
+            rng = np.random.default_rng([seed, 0 if worker is None else worker.id])
+            while True:
+                angle = rng.uniform(0.0, 2 * math.pi)
+                yield torch.from_numpy(draw_line(angle)).float().unsqueeze(0), int(angle_labels(np.array([angle]))[0])
+
+    def acai():
+        seed_everything(seed)
+        return build_model("acai", depth=depth, n_classes=N_CLASSES).to(device)
+
+    def plain():
+        model = acai()
+        loader = iter(DataLoader(OfficialLines(), batch_size=batch, num_workers=workers,
+                                 pin_memory=device.type == "cuda"))
+
+        def run(steps: int) -> None:
+            for _ in range(steps):
+                x, label = next(loader)
+                model.train_step(x.to(device), label.to(device))
+
+        return run
+
+    def project():
+        model, sampler = acai(), LinesSampler(batch, device, seed=seed)
+
+        def run(steps: int) -> None:
+            train(model, sampler, steps=steps, run_dir=None, checkpoint_every=steps, log_every=min(100, steps),
+                  progress=False)
+
+        return run
+
+    return {"plain": plain, "project": project}
+
+
+def _sync(device) -> None:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def device_name(device) -> str:
+    import torch
+
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def run_bench(*, device: str = "auto", steps: int = 20, batch: int = 64, warmup: int = 3, repeats: int = 3,
-              paths: tuple[str, ...] = PATHS, k: int = 3, features=None, workers: int = 0, seed: int = 0,
-              depth: int = 16, log: Callable[[str], None] = print) -> dict:
-    """Time every path in ``paths``; returns the JSON-ready report (figures are medians over ``repeats``).
-
-    ``features`` is a :class:`~acai_repro.fast.FastFeatures` for the fast and ensemble paths (default: none).
-    """
+              paths: tuple[str, ...] = PATHS, workers: int = 0, seed: int = 0, depth: int = 16,
+              log: Callable[[str], None] = print) -> dict:
+    """Time every path in ``paths``; returns the JSON-ready report (figures are medians over ``repeats``)."""
     import torch
 
-    from acai_repro.device import pick_device, seed_everything
-    from acai_repro.fast.compiled import FastFeatures
-    from acai_repro.fast.paths import RUNNERS, _sync, device_name
+    from acai_repro.device import pick_device
 
-    features = features or FastFeatures()
-    for name, value in {"steps": steps, "batch": batch, "repeats": repeats, "k": k, "depth": depth}.items():
+    for name, value in {"steps": steps, "batch": batch, "repeats": repeats, "depth": depth}.items():
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"bench: {name} must be a positive integer, got {value!r}")
     if warmup < 0 or workers < 0:
@@ -56,11 +118,10 @@ def run_bench(*, device: str = "auto", steps: int = 20, batch: int = 64, warmup:
     if unknown or not paths:
         raise ValueError(f"bench: unknown path(s) {sorted(unknown)}; choose from {', '.join(PATHS)}")
     dev = pick_device(device)
-    resolved, notes = features.resolve(dev)
+    builders = _paths(dev, batch, seed, workers, depth)
     runners = {}
     for name in paths:
-        seed_everything(seed)
-        run, models = RUNNERS[name](dev, batch, seed, features, k, workers, depth)
+        run, models = builders[name](), 1
         t0 = time.perf_counter()
         if warmup:
             run(warmup)  # compilation, graph capture, DataLoader start-up: not timed
@@ -84,12 +145,6 @@ def run_bench(*, device: str = "auto", steps: int = 20, batch: int = 64, warmup:
         results[name] = {"models": models, "images_per_s_per_model": statistics.median(per_model),
                          "images_per_s": statistics.median(per_model) * models, "runs_images_per_s_per_model":
                          per_model, "seconds": seconds[name], "warmup_seconds": warm_s}
-        ensemble = getattr(run, "ensemble", None)
-        if ensemble is not None:
-            results[name]["features"] = ensemble.features.as_dict()
-            for part in (getattr(ensemble._grads, "failure", None), getattr(ensemble._graphed, "failure", None)):
-                if part:
-                    notes.append(f"{name}: fell back to eager: {part}")
     base = results.get("plain", {}).get("images_per_s")
     ratios = {name: r["images_per_s"] / base for name, r in results.items()} if base else {}
     return {
@@ -98,9 +153,8 @@ def run_bench(*, device: str = "auto", steps: int = 20, batch: int = 64, warmup:
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "cpu_count": os.cpu_count(),
         "date": dt.datetime.now().isoformat(timespec="seconds"),
         "options": {"steps": steps, "batch": batch, "warmup": warmup, "repeats": repeats, "paths": list(paths),
-                    "k": k, "features_requested": features.as_dict(), "features_used": resolved.as_dict(),
                     "workers": workers, "seed": seed, "depth": depth},
-        "results": results, "ratio_to_plain": ratios, "notes": notes,
+        "results": results, "ratio_to_plain": ratios,
     }
 
 
@@ -118,14 +172,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, default=20, help="timed steps per path and repeat")
     p.add_argument("--batch", type=int, default=64, help="images per model per step (official 64)")
     p.add_argument("--depth", type=int, default=16, help="width of the nets (official 16; acai_lines quick: 8)")
-    p.add_argument("--warmup", type=int, default=3, help="untimed steps per path first (compile, capture)")
+    p.add_argument("--warmup", type=int, default=3, help="untimed steps per path first")
     p.add_argument("--repeats", type=int, default=3, help="interleaved repetitions; figures are medians")
     p.add_argument("--paths", default=",".join(PATHS), help=f"comma-separated subset of {','.join(PATHS)}")
-    p.add_argument("--k", type=int, default=3, help="models (seeds) in the ensemble path")
-    p.add_argument("--compile", action="store_true", help="torch.compile the fast step")
-    p.add_argument("--cuda-graphs", action="store_true", help="capture the fast step in a CUDA graph (CUDA only)")
-    p.add_argument("--bf16", action="store_true", help="bf16 autocast in the fast step (validate first)")
-    p.add_argument("--no-vmap", action="store_true", help="ensemble: loop over the K models instead of vmap")
     p.add_argument("--workers", type=int, default=0, help="DataLoader workers of the plain loop")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
     p.add_argument("--seed", type=int, default=0)
@@ -136,18 +185,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main_args(args: argparse.Namespace) -> int:
     import torch
 
-    from acai_repro.fast.compiled import FastFeatures
-
     if args.threads:
         torch.set_num_threads(args.threads)
     report = run_bench(device=args.device, steps=args.steps, batch=args.batch, warmup=args.warmup,
-                       repeats=args.repeats, paths=tuple(p for p in args.paths.split(",") if p), k=args.k,
-                       features=FastFeatures(compile=args.compile, cuda_graphs=args.cuda_graphs, bf16=args.bf16,
-                                             vmap=not args.no_vmap),
+                       repeats=args.repeats, paths=tuple(p for p in args.paths.split(",") if p),
                        workers=args.workers, seed=args.seed, depth=args.depth, log=lambda m: print(m, file=sys.stderr))
     print(format_table(report))
-    for message in report["notes"]:
-        print(f"note: {message}")
     if str(args.out) != "-":
         out = args.out or Path("benchmarks") / f"bench-{report['device']}-{dt.date.today().isoformat()}.json"
         out.parent.mkdir(parents=True, exist_ok=True)

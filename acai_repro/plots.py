@@ -1,4 +1,4 @@
-"""Figures shared by the chapters: image grids, interpolation strips, a scrubbable animation."""
+"""Figures shared by the chapters: loss curves, image grids, interpolation strips, a scrubbable animation."""
 from __future__ import annotations
 
 from typing import Sequence
@@ -11,6 +11,34 @@ import numpy as np
 # matplotlib's to_jshtml() links Font Awesome 4 from a CDN for its player buttons. The book's theme ships Font
 # Awesome locally (its fontawesome.js knows the v4 names), so the link is dropped: offline it would only stall a page.
 _JSHTML_CDN_LINK = re.compile(r'<link rel="stylesheet"\s+href="https://maxcdn\.bootstrapcdn\.com/font-awesome/[^"]*">\s*')
+
+
+def loss_curves(history, names: Sequence[str] | None = None, *, per_step: float = 1, xlabel: str = "step",
+                log: Sequence[str] = (), ncols: int = 4, label: str | None = None, axes=None):
+    """One panel per logged loss of a :class:`~acai_repro.training.History` (all of them by default), ``per_step``
+    units of x per step (e.g. the batch size for images), a log y-axis for the names in ``log``.
+
+    Returns ``(fig, {name: ax})``; pass ``axes`` (that dict) to draw a second history on the same panels.
+    """
+    names = list(names or [k for k in history.losses[0] if k != "step"])
+    if axes is None:
+        ncols = min(ncols, len(names))
+        nrows = -(-len(names) // ncols)
+        fig, grid = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 2.6 * nrows), squeeze=False)
+        for ax in grid.flat[len(names):]:
+            ax.axis("off")
+        axes = dict(zip(names, grid.flat))
+    for name in names:
+        steps, values = history.series(name)
+        ax = axes[name]
+        ax.plot(np.asarray(steps) * per_step, values, label=label)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel(xlabel)
+        if name in log:
+            ax.set_yscale("log")
+    fig = next(iter(axes.values())).figure
+    fig.tight_layout()
+    return fig, axes
 
 
 def _as_images(images) -> np.ndarray:

@@ -44,7 +44,7 @@ TABLE_METRICS: dict[str, tuple[str, ...]] = {
 }
 
 # Library code every notebook depends on; a notebook also depends on its paper's subpackage.
-SHARED_CODE = ("acai_repro/data", "acai_repro/nets", "acai_repro/metrics", "acai_repro/training.py",
+SHARED_CODE = ("acai_repro/data", "acai_repro/common", "acai_repro/training.py", "acai_repro/plots.py",
                "acai_repro/checkpoints.py", "acai_repro/runner")
 BLOCK = re.compile(r"(<!-- results: (\w+) (\w+) -->\n)(.*?)(<!-- /results -->)", re.S)
 

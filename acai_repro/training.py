@@ -15,24 +15,28 @@ A chapter writes ``step_fn(step)``, which performs the updates for one batch (us
   ends bit-identical to a run never interrupted. A run that already reached ``total_steps`` trains nothing.
 * evaluation: ``eval_fn(step)`` every ``eval_every`` steps and at the last step, into ``History.evals``.
 
-Usage (the pattern a chapter uses; names are schematic)::
+Every experiment trains through :func:`train`, which wires a model that follows the project's contract
+(:class:`~acai_repro.common.model.Model`: ``train_step(x, label=None)``, ``optimizers``) to its data stream (an
+object with ``next()`` returning the arguments of one ``train_step``, and ``state_dict`` / ``load_state_dict``)::
+
+    import tempfile
+    from pathlib import Path
+
+    from acai_repro.acai.models import build_model
+    from acai_repro.data.lines import LinesSampler
+    from acai_repro.device import seed_everything
+    from acai_repro.training import train
 
     seed_everything(0)
-    device = pick_device()
-    ae, critic = AutoEncoder().to(device), Critic().to(device)
-    opt_ae = torch.optim.Adam(ae.parameters(), lr=1e-4)
-    opt_critic = torch.optim.Adam(critic.parameters(), lr=1e-4)
-    data_rng = torch.Generator().manual_seed(0)  # the data stream; in `state`, so a resume continues it
+    model = build_model("acai", depth=4, n_classes=10)  # ACAI on the lines, a narrow net
+    data = LinesSampler(16, seed=0)  # next() -> (x, label); checkpointed, so a resume continues the stream
+    run_dir = Path(tempfile.mkdtemp())
+    trained = train(model, data, steps=4, run_dir=run_dir, checkpoint_every=2, log_every=2, desc="acai",
+                    progress=False)
+    steps, loss_ae = trained.history.series("loss_ae")  # for the loss plot; also in run_dir / "history.json"
+    assert steps == [2, 4] and (run_dir / "history.json").is_file()
 
-    def step_fn(step: int) -> dict[str, torch.Tensor]:
-        x = lines.sample(64, generator=data_rng).to(device)  # (B, 1, 32, 32)
-        return acai.step(ae, critic, opt_ae, opt_critic, x)  # {"loss_ae": ..., "loss_critic": ...}, detached
-
-    trainer = Trainer({"ae": ae, "critic": critic, "opt_ae": opt_ae, "opt_critic": opt_critic, "data": data_rng},
-                      total_steps=2**14, run_dir=run_dir, checkpoint_every=1000, log_every=100, desc="acai")
-    history = trainer.fit(step_fn, eval_fn=lambda step: evaluate(ae), eval_every=4096)
-    steps, loss_ae = history.series("loss_ae")  # for the loss plot
-    atomic_write_text(run_dir / "history.json", json.dumps(history.to_dict()))
+:class:`Trainer` is the loop underneath, for a step that is not one model's ``train_step``.
 
 For an exact resume, every source of randomness must be either a global generator (restored automatically) or
 an object in ``state``; objects in ``state`` need ``state_dict()``/``load_state_dict()``, or be a
@@ -41,6 +45,7 @@ an object in ``state``; objects in ``state`` need ``state_dict()``/``load_state_
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -50,7 +55,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from acai_repro.checkpoints import CheckpointStore
+from acai_repro.checkpoints import CheckpointStore, atomic_write_text
 from acai_repro.device import get_rng_states, set_rng_states
 from acai_repro.errors import CheckpointError, DivergenceError
 
@@ -241,3 +246,27 @@ def _load_state(obj: object, state: object) -> None:
         obj.set_state(state)
     else:
         obj.load_state_dict(state)
+
+
+@dataclass
+class Trained:
+    """What :func:`train` returns: the trained model and what it logged."""
+
+    model: torch.nn.Module
+    history: History
+
+
+def train(model, data, *, steps: int, run_dir: str | PathLike | None, checkpoint_every: int, log_every: int,
+          eval_fn: Callable[[int], Mapping[str, float]] | None = None, eval_every: int | None = None,
+          desc: str = "train", progress: bool = True) -> Trained:
+    """Train ``model`` for ``steps`` batches of ``data`` (or resume it from ``run_dir``): the one training call.
+
+    Each step is ``model.train_step(*data.next())``. The Trainer's state is the model, its optimisers and the data
+    stream, so a killed run resumes exactly; the history also goes to ``run_dir / "history.json"``.
+    """
+    trainer = Trainer({"model": model, "optimizers": model.optimizers, "data": data}, steps, run_dir,
+                      checkpoint_every, log_every, desc=desc, progress=progress)
+    history = trainer.fit(lambda step: model.train_step(*data.next()), eval_fn, eval_every)
+    if run_dir is not None:
+        atomic_write_text(Path(run_dir) / "history.json", json.dumps(history.to_dict()))
+    return Trained(model, history)

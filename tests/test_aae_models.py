@@ -1,8 +1,9 @@
 """The AAE, its label-conditioned variant and the two baselines (acai_repro.aae.model), the run helpers
 (acai_repro.aae.experiment) and the cross-parameter rules (acai_repro.aae.params).
 
-The model test template (build, shapes, one step trains every player, save / load round trip), then hand-computed
-losses: the discriminator's and the generator's BCE at a known logit, the VAE's negative ELBO, and the 11-way one-hot.
+The model test template (build, shapes, one step trains every player, save / load round trip) is in test_models.py;
+here the AAE's own checks: hand-computed losses (the discriminator's and the generator's BCE at a known logit, the
+VAE's negative ELBO), the 11-way one-hot and the conditioned discriminator's real samples, and the run helpers.
 """
 import copy
 import math
@@ -11,13 +12,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from acai_repro.aae.experiment import BatchStream, code_grid, component_grid, evaluate, hide_labels
-from acai_repro.aae.model import AAE, VAE, N_CLASSES, PlainAutoencoder, build_model, one_hot_11
+from acai_repro.aae.experiment import code_grid, component_grid, evaluate, hide_labels, train_priors
+from acai_repro.aae.model import AAE, N_CLASSES, build_model, one_hot_11
 from acai_repro.aae.params import AAE_PRIORS, check_combination
 from acai_repro.aae.priors import UNLABELLED, GaussianPrior, MixturePrior, SwissRollPrior, build_prior
-from acai_repro.acai.base import frozen
+from acai_repro.common.batches import BatchSampler
+from acai_repro.common.players import frozen, update
+from acai_repro.runner.runs import Run
 from acai_repro.runner.schema import ParameterError
-from model_template import load_saved_state
 
 B, HIDDEN = 6, 16
 CASES = {  # case -> (model name, prior, n_labels)
@@ -52,33 +54,11 @@ def changed(before: list[torch.Tensor], module: torch.nn.Module) -> bool:
     return any(not torch.equal(a, b) for a, b in zip(before, module.parameters()))
 
 
-@pytest.mark.parametrize("case", CASES)
-def test_shapes(case, batch):
-    model, (x, _) = fresh(case), batch
-    z = model.encode(x)
-    assert z.shape == (B, 2)
-    assert model.decode(z).shape == (B, 1, 28, 28)
-    assert ((model.decode(z) >= 0) & (model.decode(z) <= 1)).all()
-
-
 def test_discriminator_input_width():
     assert fresh("aae_gaussian").discriminator[0].in_features == 2
     assert fresh("aae_conditioned").discriminator[0].in_features == 2 + N_CLASSES  # z and the 11-way one-hot
+    assert fresh("aae_swiss_conditioned").discriminator[0].in_features == 2 + N_CLASSES
     assert build_model("aae", GaussianPrior(8), hidden=HIDDEN).encode(torch.rand(3, 1, 28, 28)).shape == (3, 8)
-
-
-@pytest.mark.parametrize("case", CASES)
-def test_one_step_trains_every_player(case, batch):
-    model, (x, label) = fresh(case), batch
-    before = {name: params_of(getattr(model, name)) for name in ("encoder", "decoder", "discriminator")
-              if hasattr(model, name)}
-    losses = model.train_step(x, label if model.__class__ is AAE and model.conditioned else None)
-    assert all(v.dim() == 0 and not v.requires_grad and torch.isfinite(v) for v in losses.values())
-    for name, old in before.items():
-        assert changed(old, getattr(model, name)), f"{case}: {name} did not move"
-    expected = {AAE: {"loss_rec", "loss_d", "loss_g"}, VAE: {"loss_rec", "kl", "loss_vae"},
-                PlainAutoencoder: {"loss_rec"}}[type(model)]
-    assert set(losses) == expected
 
 
 def test_generator_step_moves_the_encoder_only(batch):
@@ -88,24 +68,36 @@ def test_generator_step_moves_the_encoder_only(batch):
     with frozen(model.discriminator):
         logit = model.discriminate(model.encode(x), None)
     loss = F.binary_cross_entropy_with_logits(logit, torch.ones_like(logit))
-    model.step(model.optimizers["gen"], loss)
+    update(model.optimizers["gen"], loss)
     assert changed(enc, model.encoder) and not changed(dec, model.decoder) and not changed(disc, model.discriminator)
     assert all(p.grad is None or p.grad.abs().sum() == 0 for p in model.discriminator.parameters())
 
 
-@pytest.mark.parametrize("case", CASES)
-def test_state_dict_round_trip(case, batch):
+def test_adversarial_players_use_the_dcgan_betas():
+    """The reconstruction phase: Adam (0.9, 0.999) on encoder and decoder; d and the encoder as generator: Adam
+    (0.5, 0.999) at lr_adv, the generator owning the encoder's weights only."""
+    model = fresh("aae_gaussian", lr_adv=3e-4)
+    ae, disc, gen = (model.optimizers[k] for k in ("ae", "disc", "gen"))
+    assert ae.defaults["betas"] == (0.9, 0.999) and ae.defaults["lr"] == pytest.approx(1e-3)
+    assert disc.defaults["betas"] == gen.defaults["betas"] == (0.5, 0.999)
+    assert disc.defaults["lr"] == gen.defaults["lr"] == pytest.approx(3e-4)
+    owned = lambda opt: {id(p) for g in opt.param_groups for p in g["params"]}  # noqa: E731
+    assert owned(gen) == {id(p) for p in model.encoder.parameters()}
+    assert owned(disc) == {id(p) for p in model.discriminator.parameters()}
+    assert owned(ae) == {id(p) for p in [*model.encoder.parameters(), *model.decoder.parameters()]}
+
+
+@pytest.mark.parametrize("case", ["aae_gaussian", "vae", "ae"])
+def test_models_without_labels_ignore_them(case, batch):
+    """Every model takes the batch's labels (train_step(x, label)); only the conditioned AAE reads them."""
     x, label = batch
-    label = label if CASES[case][2] else None
-    model = fresh(case)
-    model.train_step(x, label)
-    twin = load_saved_state(model, fresh(case, seed=1), weights_only=False)
-    torch.manual_seed(5)
-    a = model.train_step(x, label)
-    torch.manual_seed(5)
-    b = twin.train_step(x, label)
-    assert all(torch.equal(a[k], b[k]) for k in a)
-    assert all(torch.equal(p, q) for p, q in zip(model.parameters(), twin.parameters()))
+    runs = []
+    for given in (label, None):
+        model = fresh(case)
+        torch.manual_seed(4)
+        runs.append((model.train_step(x, given), model.train_step(x, given)))
+    for a, b in zip(*runs):
+        assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_one_hot_11_unlabelled_is_the_eleventh_class():
@@ -196,14 +188,49 @@ def test_hide_labels_is_balanced_and_seeded():
         hide_labels(labels, 500)
 
 
-def test_batch_stream_covers_each_epoch_and_resumes():
-    stream = BatchStream(10, 5, seed=0)
-    assert sorted(torch.cat([stream.next(), stream.next()]).tolist()) == list(range(10))
+def test_shuffled_epochs_cover_the_data_and_resume():
+    """The AAE's data stream (train_priors): BatchSampler without replacement draws shuffled epochs of the images
+    and their labels together; the last partial batch of an epoch is dropped; a loaded state continues the stream."""
+    images = torch.arange(10.0).view(10, 1, 1, 1)
+    labels = torch.arange(10)
+    stream = BatchSampler(images, labels, batch_size=5, seed=0, replacement=False)
+    epoch = [stream.next() for _ in range(2)]
+    assert all(torch.equal(x.flatten().long(), y) for x, y in epoch)  # each image keeps its own label
+    assert sorted(torch.cat([y for _, y in epoch]).tolist()) == list(range(10))
     state = copy.deepcopy(stream.state_dict())
-    after = [stream.next() for _ in range(3)]
-    twin = BatchStream(10, 5, seed=9)
+    after = [stream.next()[1] for _ in range(3)]
+    twin = BatchSampler(images, labels, batch_size=5, seed=9, replacement=False)
     twin.load_state_dict(state)
-    assert all(torch.equal(a, twin.next()) for a in after)
+    assert all(torch.equal(a, twin.next()[1]) for a in after)
+    partial = BatchSampler(labels, batch_size=4, seed=1, replacement=False)
+    for _ in range(3):  # three epochs of two batches: 8 distinct labels each, the 2 left over are dropped
+        seen = torch.cat([partial.next()[0], partial.next()[0]])
+        assert len(set(seen.tolist())) == 8
+
+
+def test_train_priors_trains_on_shuffled_epochs_with_their_labels(tmp_path, monkeypatch):
+    """One epoch of 20 images in 4 batches: the conditioned AAE sees every image once, each with its own label (or
+    -1), and the run's history goes to run.dir / history.json."""
+    x_train = torch.rand(20, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+    y_seen = torch.where(torch.arange(20) % 2 == 1, torch.arange(20) % 10, UNLABELLED)  # half unlabelled
+    params = {**AAE_PRIORS.defaults, "prior": "mixture", "model": "aae", "n_labels": 10, "hidden": 8, "steps": 4,
+              "batch_size": 5, "seed": 3}
+    seen = []
+    original = AAE.train_step
+
+    def recording(self, x, label=None):
+        seen.append((x.clone(), label.clone()))
+        return original(self, x, label)
+
+    monkeypatch.setattr(AAE, "train_step", recording)
+    trained = train_priors(Run("aae_priors", params, tmp_path, torch.device("cpu")), MixturePrior(), x_train, y_seen,
+                           progress=False)
+    assert isinstance(trained.model, AAE) and trained.model.conditioned and len(seen) == 4
+    x_seen, y_got = torch.cat([x for x, _ in seen]), torch.cat([y for _, y in seen])
+    order = [int(torch.nonzero((x_train == image).flatten(1).all(1))) for image in x_seen]
+    assert sorted(order) == list(range(20)) and order != list(range(20))  # a shuffled epoch
+    assert torch.equal(y_got, y_seen[order])
+    assert (tmp_path / "history.json").is_file() and trained.history.losses[-1]["step"] == 4
 
 
 def test_evaluate_on_prior_samples():

@@ -1,8 +1,8 @@
-"""The seven autoencoders of ACAI's Table 1 and the official conv nets (acai_repro.nets, acai_repro.acai.models).
+"""The seven autoencoders of ACAI's Table 1 and the official conv nets (acai_repro.acai.nets, acai_repro.acai.models).
 
-One template for every model (build, shapes, one step trains every player, save / load round trip), then checks
-against hand-computed values: initialisation, the VQ-VAE's EMA codebook, the VAE loss, ACAI's critic loss and the
-gradients each player receives.
+tests/test_models.py runs the template every model passes; here: the lines settings, the optimisers, the probe,
+and checks against hand-computed values: initialisation, the VQ-VAE's EMA codebook, the VAE loss, ACAI's critic loss
+and the gradients each player receives.
 """
 
 import copy
@@ -18,8 +18,7 @@ from acai_repro.acai.base import Autoencoder
 from acai_repro.acai.models import MODEL_NAMES, build_model
 from acai_repro.acai.vqvae import EMACodebook
 from acai_repro.data.lines import LinesSampler
-from acai_repro.nets import Critic, Decoder, Encoder, n_scales
-from model_template import load_saved_state
+from acai_repro.acai.nets import Critic, Decoder, Encoder, n_scales
 
 B = 4
 PLAYERS = {"baseline": {"ae"}, "dropout": {"ae"}, "denoising": {"ae"}, "vae": {"ae"}, "aae": {"ae", "disc"},
@@ -39,19 +38,19 @@ def fresh(name: str, seed: int = 0) -> Autoencoder:
     return build_model(name, n_classes=10)
 
 
-def test_model_names_and_unknown_name():
-    assert MODEL_NAMES == ("baseline", "dropout", "denoising", "vae", "aae", "vqvae", "acai")
-    with pytest.raises(ValueError, match="unknown model 'wae'.*baseline.*acai"):
+def test_unknown_model_or_family():
+    with pytest.raises(ValueError, match="unknown conv model 'wae'.*baseline.*acai"):
         build_model("wae")
+    with pytest.raises(ValueError, match="unknown family"):
+        build_model("acai", family="rnn")
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
-def test_shapes(name, batch):
+def test_lines_shapes(name, batch):
     model, (x, _) = fresh(name), batch
     z = model.encode(x)
-    assert z.shape == (B, 16, 2, 2)  # lines: latent 16 x 2 x 2
-    assert model.decode(z).shape == (B, 1, 32, 32)
-    assert model.reconstruct(x).shape == (B, 1, 32, 32)
+    assert z.shape == ((B, 16, 4, 4) if name == "vqvae" else (B, 16, 2, 2))  # lines: 16 x 2 x 2, VQ-VAE 4 x 4
+    assert model.decode(z).shape == model.reconstruct(x).shape == (B, 1, 32, 32)
     assert model.classify(x).shape == (B, 10)
 
 
@@ -69,50 +68,20 @@ def test_optimizers_partition_parameters(name):
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
-def test_one_step_trains_every_player(name, batch):
+def test_the_probe_trains_only_on_labelled_batches(name, batch):
     x, label = batch
     model = fresh(name)
-    before = copy.deepcopy(model.state_dict())
-    losses = model.train_step(x, label)
-    assert "loss_ae" in losses and "loss_probe" in losses
-    for key, value in losses.items():
-        assert value.dim() == 0 and not value.requires_grad and torch.isfinite(value), key
-    after = model.state_dict()
-    unchanged = [k for k in before if k.endswith(("weight", "bias")) and torch.equal(before[k], after[k])]
-    assert unchanged == []
-    if name == "vqvae":
-        for buffer in ("codebook", "ema_count", "ema_sum"):
-            assert not torch.equal(before[f"codebook.{buffer}"], after[f"codebook.{buffer}"])
-
+    assert "loss_probe" in model.train_step(x, label)
+    if name == "vqvae":  # the codebook learns by moving averages, in train_step
+        before = copy.deepcopy(model.codebook.state_dict())
+        model.train_step(x, label)
+        assert all(not torch.equal(before[k], v) for k, v in model.codebook.state_dict().items())
     # Without labels the probe is left alone (and reports nothing), everything else still trains.
     probe = copy.deepcopy(model.probe.state_dict())
     encoder = copy.deepcopy(model.encoder.state_dict())
     assert "loss_probe" not in model.train_step(x)
     assert all(torch.equal(probe[k], v) for k, v in model.probe.state_dict().items())
     assert not all(torch.equal(encoder[k], v) for k, v in model.encoder.state_dict().items())
-
-
-@pytest.mark.parametrize("name", MODEL_NAMES)
-def test_save_load_round_trip(name, batch):
-    x, label = batch
-    model = fresh(name)
-    model.train_step(x, label)  # so that the Adam moments are non-trivial
-    other = load_saved_state(model, fresh(name, seed=1))  # into different initial weights
-
-    outputs = []
-    for run in (model, other):
-        torch.manual_seed(2)  # the VAE's encode samples
-        outputs.append((run.encode(x), run.decode(torch.randn(B, 16, 2, 2)), run.classify(x)))
-    assert all(torch.equal(mine, theirs) for mine, theirs in zip(*outputs))
-    steps = []
-    for run in (model, other):  # one more step continues identically (weights and optimiser moments restored)
-        torch.manual_seed(3)
-        steps.append(run.train_step(x, label))
-    assert all(torch.equal(value, steps[1][key]) for key, value in steps[0].items())
-    for key, value in model.state_dict().items():
-        assert torch.equal(value, other.state_dict()[key]), key
-    with pytest.raises(ValueError, match="expected optimisers"):
-        other.optimizers.load_state_dict({"ae": model.optimizers.state_dict()["ae"]})
 
 
 # --- the official conv nets ----------------------------------------------------------------------------------------
@@ -177,7 +146,7 @@ def test_vqvae_ema_codebook_hand_computed():
 
 def test_vqvae_commitment_and_straight_through(batch):
     x, _ = batch
-    model = build_model("vqvae", n_codes=8, num_latents=2)
+    model = build_model("vqvae", latent_width=2, n_codes=8, num_latents=2)  # z_e of 16 x 2 x 2 = 64
     z = model.encoder(x).detach().requires_grad_()
     z_e, e, index, h = model.bottleneck(z)
     assert z_e.shape == (2 * B, 64) and index.shape == (2 * B,) and h.shape == (B, 64)

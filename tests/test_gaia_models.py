@@ -1,5 +1,6 @@
-"""GAIA: the model template (build, shapes, one step trains both players, save / load round trip), the gradients
-each player receives, and the losses, the sigmoid balancing and the interpolation scheme on hand-computed cases."""
+"""GAIA: the gradients each player receives, the balanced learning rates the step sets, and the losses, the sigmoid
+balancing and the interpolation scheme on hand-computed cases. The model test template (build, shapes, one step
+trains each player and only it, save / load round trip, seeded repeatability) is in test_models.py."""
 
 import copy
 import math
@@ -7,12 +8,14 @@ import math
 import pytest
 import torch
 
-from acai_repro.acai.base import frozen
+from acai_repro.common.players import frozen
 from acai_repro.gaia.losses import (balanced_learning_rates, discriminator_loss, distance_loss, draw_alpha,
                                     generator_loss, interpolate, l1)
-from acai_repro.gaia.model import GAIA, PlainAutoencoder
+from acai_repro.gaia.experiment import train_models
+from acai_repro.gaia.model import GAIA, L1Autoencoder
+from acai_repro.gaia.params import GAIA_ATTRIBUTES
+from acai_repro.runner.runs import Run
 from acai_repro.gaia.nets import ConvAutoencoder, n_halvings
-from model_template import load_saved_state
 
 B = 4
 
@@ -30,11 +33,10 @@ def fresh(seed: int = 0, **kwargs) -> GAIA:
     return GAIA(size=32, width=4, z_dim=8, lr_max=1e-3, **kwargs)
 
 
-def test_shapes_and_sizes(x):
+def test_both_players_are_autoencoders_with_disjoint_optimisers(x):
     model = fresh()
-    assert model.encode(x).shape == (B, 8)
-    assert model.decode(model.encode(x)).shape == (B, 3, 32, 32) and model.reconstruct(x).abs().max() <= 1
-    assert model.discriminator(x).shape == (B, 3, 32, 32)
+    assert model.discriminator(x).shape == (B, 3, 32, 32)  # D reconstructs images: its "score" is an L1 error
+    assert model.reconstruct(x).abs().max() <= 1  # tanh output, like the faces in [-1, 1]
     big = ConvAutoencoder(size=64, width=4, z_dim=8)
     assert big.encode(torch.zeros(2, 3, 64, 64)).shape == (2, 8) and big(torch.zeros(2, 3, 64, 64)).shape[-1] == 64
     assert n_halvings(32) == 3 and n_halvings(64) == 4
@@ -42,21 +44,20 @@ def test_shapes_and_sizes(x):
         n_halvings(48)
     assert set(model.optimizers) == {"G", "D"}
     owned = [p for opt in model.optimizers.values() for g in opt.param_groups for p in g["params"]]
-    assert {id(p) for p in owned} == {id(p) for p in model.parameters()} and len(owned) == len(set(map(id, owned)))
+    assert len(owned) == len(set(map(id, owned)))  # no weight trained by both players
+    generator = {id(p) for g in model.optimizers["G"].param_groups for p in g["params"]}
+    assert generator == {id(p) for p in model.generator.parameters()}
 
 
-def test_one_step_trains_both_players(x):
+def test_step_sets_the_balanced_learning_rates_and_needs_an_even_batch(x):
     model = fresh()
-    before = copy.deepcopy(model.state_dict())
     losses = model.train_step(x)
-    for key, value in losses.items():
-        assert value.dim() == 0 and not value.requires_grad and torch.isfinite(value), key
-    after = model.state_dict()
-    for player in ("generator", "discriminator"):
-        keys = [k for k in before if k.startswith(player)]
-        assert keys and all(not torch.equal(before[k], after[k]) for k in keys), player
     lr_g, lr_d = losses["lr_G"].item(), losses["lr_D"].item()
-    assert lr_g + lr_d == pytest.approx(1e-3) and model.optimizers["G"].param_groups[0]["lr"] == pytest.approx(lr_g)
+    assert lr_g + lr_d == pytest.approx(1e-3)
+    assert (lr_d, lr_g) == pytest.approx(balanced_learning_rates(losses["L_r"], (losses["L_fr"] + losses["L_fs"]) / 2,
+                                                                 1e-3))
+    assert model.optimizers["G"].param_groups[0]["lr"] == pytest.approx(lr_g)
+    assert model.optimizers["D"].param_groups[0]["lr"] == pytest.approx(lr_d)
     with pytest.raises(ValueError, match="even"):
         model.train_step(x[:3])
 
@@ -66,7 +67,7 @@ def test_each_player_gets_the_gradient_of_its_own_loss(x):
     model = fresh()
     ref = copy.deepcopy(model)
     alpha = torch.tensor([[0.3], [0.9], [0.5], [-0.1]])
-    losses = model.train_step(x, alpha)
+    losses = model.train_step(x, alpha=alpha)
     G, D = ref.generator, ref.discriminator
     z = G.encode(x)
     x_g, x_i = G.decode(z), G.decode(interpolate(z, alpha))
@@ -84,28 +85,35 @@ def test_each_player_gets_the_gradient_of_its_own_loss(x):
             torch.testing.assert_close(trained[prefix + name].grad, grad, rtol=1e-4, atol=1e-7)
 
 
-def test_save_load_round_trip(x):
-    model = fresh()
-    model.train_step(x)
-    other = load_saved_state(model, fresh(seed=1))
-    assert torch.equal(model.reconstruct(x), other.reconstruct(x))
-    steps = []
-    for run in (model, other):
-        torch.manual_seed(3)
-        steps.append(run.train_step(x))
-    assert all(torch.equal(v, steps[1][k]) for k, v in steps[0].items())
-    for key, value in model.state_dict().items():
-        assert torch.equal(value, other.state_dict()[key]), key
+def test_alpha_is_keyword_only_and_labels_are_ignored(x):
+    """train_step(x, label) follows the Model contract: a second positional argument is the (unused) label."""
+    alpha = torch.full((B, 1), 0.25)
+    runs = []
+    for args in ((x,), (x, torch.arange(B))):
+        model = fresh()
+        runs.append(model.train_step(*args, alpha=alpha))
+    assert all(torch.equal(v, runs[1][k]) for k, v in runs[0].items())
+    other = fresh().train_step(x, alpha=torch.full((B, 1), 0.75))  # alpha does reach the step
+    assert not torch.equal(other["L_fs"], runs[0]["L_fs"])
 
 
-def test_plain_autoencoder_step(x):
+def test_l1_autoencoder_loss_is_the_mean_absolute_error(x):
     torch.manual_seed(0)
-    ae = PlainAutoencoder(size=32, width=4, z_dim=8)
-    before = copy.deepcopy(ae.state_dict())
+    ae = L1Autoencoder(size=32, width=4, z_dim=8)
     expected = l1(x, ae.reconstruct(x)).item()
     assert ae.train_step(x)["recon_l1"].item() == pytest.approx(expected)  # mean |x - G(x)| before the step
-    assert all(not torch.equal(before[k], v) for k, v in ae.state_dict().items())
-    assert ae.reconstruct(x).shape == x.shape and ae.encode(x).shape == (B, 8)
+    assert l1(x, ae.reconstruct(x)).item() < expected  # and the step lowered it
+
+
+def test_train_models_trains_gaia_and_its_baseline_each_in_its_own_folder(x, tmp_path):
+    params = {**GAIA_ATTRIBUTES.defaults, "image_size": 32, "width": 4, "z_dim": 8, "batch_size": 4, "steps": 2,
+              "lr_max": 2e-3}
+    trained = train_models(Run("gaia_attributes", params, tmp_path, torch.device("cpu")), x, progress=False)
+    assert isinstance(trained["gaia"].model, GAIA) and isinstance(trained["ae"].model, L1Autoencoder)
+    assert trained["ae"].model.optimizers["ae"].defaults["lr"] == pytest.approx(1e-3)  # GAIA's midpoint lr_max / 2
+    for name in ("gaia", "ae"):
+        assert (tmp_path / name / "history.json").is_file() and trained[name].history.losses[-1]["step"] == 2
+    assert {"loss_G", "loss_D"} <= set(trained["gaia"].history.losses[-1])
 
 
 # --- hand-computed cases -------------------------------------------------------------------------------------------

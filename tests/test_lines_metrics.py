@@ -9,7 +9,7 @@ import scipy.spatial.distance
 import torch
 
 from acai_repro.data.lines import draw_line, render_lines, test_lines
-from acai_repro.metrics import lines as metrics
+from acai_repro.acai import lines_eval as metrics
 
 # acai.md: values of the official functions for start 5 pi / 7, end 3 pi / 2, 16 steps (Mean Distance, Smoothness).
 REFERENCE_VALUES = {
@@ -19,7 +19,7 @@ REFERENCE_VALUES = {
     "long_way": (1.8e-7, 4.4e-5),
 }
 # Our 'blurred' case (Gaussian, sigma 1 px). acai.md lists about 0.408 / 0.0107 for its blurred lines, which no
-# standard blur of the correct path reproduced (see metrics.lines.reference_interpolations); these pin ours.
+# standard blur of the correct path reproduced (see acai.lines_eval.reference_interpolations); these pin ours.
 BLURRED_VALUES = (0.009986968669744, 0.017595713421485)
 
 

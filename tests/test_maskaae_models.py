@@ -1,14 +1,20 @@
-"""WAE and MaskAAE (acai_repro.maskaae.model): the model template, the mask, the schedule and each update."""
+"""WAE and MaskAAE (acai_repro.maskaae.model): the optimisers, the step on a stack of batches and its counter, the
+mask, the schedule and each update. The model test template (build, shapes, one step trains each player and only
+it, save / load round trip, seeded repeatability) is in test_models.py."""
 import copy
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
+from acai_repro.maskaae.experiment import mask_history, train_maskaae
 from acai_repro.maskaae.model import (MaskAAE, WAE, build_model, gradient_penalty, loss_decay,
                                       official_reg_interval, poly_weight)
-from model_template import load_saved_state
+from acai_repro.maskaae.params import MASKAAE_DIMENSIONALITY
+from acai_repro.runner.runs import Run
+from acai_repro.training import History
 
 B, D, M = 8, 16, 4
 PLAYERS = {"wae": {"ae", "gen", "critic"}, "maskaae": {"ae", "gen", "critic", "mask"}}
@@ -17,14 +23,19 @@ PLAYERS = {"wae": {"ae", "gen", "critic"}, "maskaae": {"ae", "gen", "critic", "m
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
-def fresh(name: str, seed: int = 0) -> WAE:
+def fresh(name: str, seed: int = 0, **kwargs) -> WAE:
     torch.manual_seed(seed)
-    return build_model(name, M, d=D, width=8, depth=2)
+    return build_model(name, M, d=D, width=8, depth=2, **kwargs)
 
 
 def batches(seed: int = 0):
     g = torch.Generator().manual_seed(seed)
     return lambda: torch.randn(B, D, generator=g)
+
+
+def stack(model: WAE, seed: int = 0) -> torch.Tensor:
+    """One step's data: a fresh batch per update, (updates_per_step, B, d)."""
+    return torch.randn(model.updates_per_step, B, D, generator=torch.Generator().manual_seed(seed))
 
 
 def weights(module: nn.Module) -> dict[str, torch.Tensor]:
@@ -36,15 +47,6 @@ def changed(before: dict, module: nn.Module) -> bool:
 
 
 @pytest.mark.parametrize("name", ["wae", "maskaae"])
-def test_shapes(name):
-    model, x = fresh(name), batches()()
-    assert model.encode(x).shape == (B, M)
-    assert model.generate(5).shape == (5, D)
-    assert model.alpha.shape == (M,)
-    assert model.critic(model.encode(x)).shape == (B, 1)
-
-
-@pytest.mark.parametrize("name", ["wae", "maskaae"])
 def test_optimizers_are_the_official_rmsprop(name):
     model = fresh(name)
     assert set(model.optimizers) == PLAYERS[name]
@@ -53,40 +55,104 @@ def test_optimizers_are_the_official_rmsprop(name):
     if name == "maskaae":
         assert rates["mask"] == pytest.approx(5e-4)
     for opt in model.optimizers.values():
-        assert isinstance(opt, torch.optim.RMSprop) and opt.defaults["alpha"] == 0.9
-    owned = {id(p) for opt in model.optimizers.values() for g in opt.param_groups for p in g["params"]}
-    assert owned == {id(p) for p in model.parameters()}  # every parameter is trained by some player
+        assert isinstance(opt, torch.optim.RMSprop) and opt.defaults["alpha"] == 0.9 and opt.defaults["eps"] == 1e-10
 
 
 @pytest.mark.parametrize("name", ["wae", "maskaae"])
-def test_one_step_trains_every_player(name):
-    model = fresh(name)
-    before = {part: weights(getattr(model, part)) for part in ("encoder", "decoder", "critic")}
-    a_before = model.alpha.detach().clone()
-    losses = model.train_step(batches(), step=0)
-    expected = {"loss_ae", "rec", "variance", "loss_critic", "wasserstein", "loss_gen"}
-    if name == "maskaae":
-        expected |= {"loss_mask", "poly", "c", "active_dims"}
-    assert set(losses) == expected
-    for key, value in losses.items():
-        assert value.dim() == 0 and not value.requires_grad and torch.isfinite(value), key
-    for part, state in before.items():
-        assert changed(state, getattr(model, part)), part
-    assert torch.equal(model.alpha, a_before) == (name == "wae")
+def test_updates_per_step(name):
+    """Autoencoder, n_critic critic updates, generator, and (MaskAAE) the mask: one fresh batch each."""
+    assert fresh(name).updates_per_step == 5 + 2 + (name == "maskaae")
+    assert fresh(name, n_critic=2).updates_per_step == 2 + 2 + (name == "maskaae")
 
 
 @pytest.mark.parametrize("name", ["wae", "maskaae"])
-def test_save_load_round_trip(name):
-    model = fresh(name)
-    model.train_step(batches(), step=0)
-    other = load_saved_state(model, fresh(name, seed=1))
-    results = []
-    for run in (model, other):
-        torch.manual_seed(2)
-        results.append(run.train_step(batches(1), step=1))
-    assert all(torch.equal(v, results[1][k]) for k, v in results[0].items())
+def test_train_step_gives_each_update_its_own_batch_in_order(name, monkeypatch):
+    model = fresh(name, n_critic=3)
+    x = stack(model)
+    calls = []
+
+    def recorder(update):
+        original = getattr(model, update)
+
+        def record(batch, *args):
+            calls.append((update, int(torch.nonzero((x == batch).flatten(1).all(1)))))  # which slice of x
+            return original(batch, *args)
+
+        return record
+
+    for update in ("autoencoder_step", "critic_step", "generator_step", "mask_step"):
+        if hasattr(model, update):
+            monkeypatch.setattr(model, update, recorder(update))
+    model.train_step(x)
+    expected = ["autoencoder_step"] + ["critic_step"] * 3 + ["generator_step"] + ["mask_step"] * (name == "maskaae")
+    assert calls == list(zip(expected, range(len(expected))))
+
+
+@pytest.mark.parametrize("name", ["wae", "maskaae"])
+def test_train_step_is_the_updates_of_the_step_it_counts(name):
+    """train_step on a stack performs exactly updates(iter(stack), steps_done) and then counts the step."""
+    model = fresh(name, reg_interval=1)
+    twin = copy.deepcopy(model)
+    assert int(model.steps_done) == 0
+    for step in range(7):  # across poly_weight's doubling at 4 R = 4 and loss_decay's switch after 5 R = 5
+        x = stack(model, seed=step)
+        torch.manual_seed(10 + step)  # prior samples and the gradient penalty's mixing draw from the global generator
+        got = model.train_step(x)
+        torch.manual_seed(10 + step)
+        expected = twin.updates(iter(x), step)
+        assert got.keys() == expected.keys() and all(torch.equal(got[k], expected[k]) for k in got), step
+        assert int(model.steps_done) == step + 1
     for key, value in model.state_dict().items():
-        assert torch.equal(value, other.state_dict()[key]), key
+        if key != "steps_done":  # the twin never counted its steps
+            assert torch.equal(value, twin.state_dict()[key]), key
+    if name == "maskaae":
+        assert got["c"].item() == poly_weight(6, M, 1) == 2 * poly_weight(0, M, 1)
+
+
+def test_train_step_reads_its_schedule_from_the_checkpointed_counter():
+    """steps_done is in state_dict: a loaded model continues the schedule where the saved one stopped."""
+    model = fresh("maskaae", reg_interval=1)
+    with torch.no_grad():
+        model.steps_done.fill_(8)
+    state = model.state_dict()
+    assert int(state["steps_done"]) == 8
+    other = fresh("maskaae", seed=1, reg_interval=1)
+    other.load_state_dict(state)
+    assert other.train_step(stack(other))["c"].item() == poly_weight(8, M, 1) == 4 * poly_weight(0, M, 1)
+    assert int(other.steps_done) == 9
+
+
+@pytest.mark.parametrize("name", ["wae", "maskaae"])
+def test_train_step_refuses_a_wrong_shaped_stack(name):
+    model = fresh(name)
+    n = model.updates_per_step
+    for bad in (torch.randn(B, D), torch.randn(n - 1, B, D), torch.randn(n + 1, B, D), torch.randn(n, B, D, 1)):
+        with pytest.raises(ValueError, match=rf"\({n}, B, d\)"):
+            model.train_step(bad)
+    assert int(model.steps_done) == 0  # a refused step is not counted
+
+
+@pytest.mark.parametrize("name", ["wae", "maskaae"])
+def test_only_maskaae_moves_its_mask(name):
+    model = fresh(name)
+    a_before = model.alpha.detach().clone()
+    losses = model.train_step(stack(model))
+    assert torch.equal(model.alpha, a_before) == (name == "wae")
+    if name == "maskaae":
+        assert losses["active_dims"].item() == model.active_dims()
+
+
+def test_decode_and_generate_apply_the_mask():
+    model = fresh("maskaae")
+    z = torch.randn(5, M)
+    torch.testing.assert_close(model.decode(z), model.decoder(model.alpha * z))
+    torch.manual_seed(1)
+    generated = model.generate(5)
+    torch.manual_seed(1)
+    torch.testing.assert_close(generated, model.decoder(model.alpha * torch.randn(5, M)))
+    wae = fresh("wae")
+    torch.testing.assert_close(wae.decode(z), wae.decoder(z))  # the WAE's mask is all ones
+    assert model.critic(z).shape == (5, 1)
 
 
 def test_mask_parameterisation_and_active_dims():
@@ -147,7 +213,32 @@ def test_official_schedule():
     assert poly_weight(300, 8, 75) == 0.5 and poly_weight(600, 8, 75) == 1.0  # ... doubled every 4 R ...
     assert poly_weight(10**6, 8, 75) == 2048  # ... capped at 2048
     assert loss_decay(375, 75) == 1.0 and loss_decay(376, 75) == 0.2  # losses / 5 after step 5 R
-    assert MaskAAE(8).reg_interval == 75 and MaskAAE(32).reg_interval == 3600 and WAE(8, reg_interval=10).reg_interval == 10
+    assert MaskAAE(8).reg_interval == 75 and MaskAAE(32).reg_interval == 3600
+    assert WAE(8, reg_interval=10).reg_interval == 10
     with pytest.raises(ValueError, match="unknown model"):
         build_model("vae", 4)
     assert not math.isnan(poly_weight(1, 1, 1))
+
+
+def test_mask_history_reads_the_recorded_mask():
+    history = History(evals=[{"step": 25, "alpha_0": 0.9, "alpha_1": 0.1},
+                             {"step": 50, "alpha_0": 1.0, "alpha_1": 0.0}])
+    steps, alpha = mask_history(history, 2)
+    np.testing.assert_array_equal(steps, [25, 50])
+    np.testing.assert_array_equal(alpha, [[0.9, 0.1], [1.0, 0.0]])
+
+
+def test_train_maskaae_draws_a_batch_per_update_and_traces_the_mask(tmp_path):
+    params = {**MASKAAE_DIMENSIONALITY.defaults, "m": 3, "steps": 4, "batch_size": 4, "width": 8, "depth": 1,
+              "n_critic": 1, "trace_every": 2}
+    x_train = torch.randn(32, 6, generator=torch.Generator().manual_seed(0))
+    trained = train_maskaae(Run("maskaae_dimensionality", params, tmp_path, torch.device("cpu")), x_train,
+                            progress=False)
+    model = trained.model
+    assert isinstance(model, MaskAAE) and model.updates_per_step == 4 and int(model.steps_done) == 4
+    assert [row["step"] for row in trained.history.evals] == [2, 4]
+    final = [trained.history.evals[-1][f"alpha_{i}"] for i in range(3)]
+    assert final == pytest.approx(model.alpha.tolist())
+    trace = torch.load(tmp_path / "mask_trace.pt", weights_only=False)
+    np.testing.assert_array_equal(trace["steps"], [2, 4])
+    assert trace["alpha"].shape == (2, 3) and (tmp_path / "history.json").is_file()

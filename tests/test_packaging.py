@@ -1,4 +1,6 @@
-"""Packaging: environment.yml mirrors pyproject.toml; torch and torchvision stay where they belong."""
+"""Packaging and layout: environment.yml mirrors pyproject.toml; torchvision is never needed; the papers subpackages
+are independent of each other and of the speed code."""
+import ast
 import re
 import subprocess
 import sys
@@ -24,14 +26,37 @@ def test_environment_yml_lists_the_same_packages_as_pyproject():
     assert pip_side == conda_side
 
 
-def test_torch_is_constrained_to_the_cpu_build_here_and_open_in_the_package():
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    assert "torch>=2.4" in project["dependencies"]
-    assert "torch==2.13.0" in (ROOT / "constraints.txt").read_text()
-
-
 def test_package_imports_without_torchvision():
     code = ("import sys, importlib, pkgutil, acai_repro;"
             "[importlib.import_module(m.name) for m in pkgutil.walk_packages(acai_repro.__path__, 'acai_repro.')];"
             "assert 'torchvision' not in sys.modules, 'torchvision imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+PAPERS = ("aae", "acai", "gaia", "maskaae")
+SPEED_CODE = ("acai_repro.bench",)
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Absolute names of the acai_repro modules a file imports (relative imports resolved)."""
+    package = ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1])
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = package.rsplit(".", node.level - 1)[0] if node.level else ""
+            module = ".".join(part for part in (base, node.module or "") if part)
+            names |= {module} | {f"{module}.{alias.name}" for alias in node.names}
+    return {name for name in names if name.startswith("acai_repro")}
+
+
+def test_papers_import_no_other_paper_and_no_speed_code():
+    for paper in PAPERS:
+        others = tuple(f"acai_repro.{other}" for other in PAPERS if other != paper)
+        for path in (ROOT / "acai_repro" / paper).rglob("*.py"):
+            bad = {m for m in imported_modules(path) if m.startswith(others + SPEED_CODE)}
+            assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
+    for path in (ROOT / "acai_repro" / "common").rglob("*.py"):  # shared code owes nothing to a paper
+        bad = {m for m in imported_modules(path) if m.startswith(tuple(f"acai_repro.{p}" for p in PAPERS))}
+        assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"

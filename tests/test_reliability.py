@@ -16,18 +16,18 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
 
 from acai_repro import checkpoints
-from acai_repro.acai.lines_run import make_eval_fn, make_step_fn
-from acai_repro.acai.models import build_lines_model
+from acai_repro.acai.lines_experiment import train_lines
 from acai_repro.acai.params import MODEL_NAMES
 from acai_repro.checkpoints import CheckpointStore, atomic_write_text
 from acai_repro.cli import main
 from acai_repro.data.celeba import load_celeba, read_attributes
-from acai_repro.data.lines import LinesSampler, test_lines
+from acai_repro.data.lines import test_lines
 from acai_repro.data.mnist import load_mnist
 from acai_repro.device import seed_everything
 from acai_repro.errors import DataError
@@ -435,14 +435,12 @@ def test_all_checkpoints_damaged_starts_afresh_and_says_so(tmp_path, capsys):
 
 # --- determinism --------------------------------------------------------------------------------------------------
 def train_lines_model(name: str, seed: int) -> tuple[dict, list, list]:
-    """A few steps of one Table 1 model through the Trainer, as the notebook does: (weights, losses, evaluations)."""
-    seed_everything(seed)
-    model = build_lines_model(name, depth=2, lr=1e-3)
-    sampler = LinesSampler(4, torch.device("cpu"), seed=seed)
-    trainer = Trainer({"model": model, "optimizers": model.optimizers, "data": sampler}, total_steps=2,
-                      run_dir=None, checkpoint_every=2, log_every=1, progress=False)
-    history = trainer.fit(make_step_fn(model, sampler), make_eval_fn(model, *test_lines(8)))
-    return model.state_dict(), history.losses, json.dumps(history.evals)
+    """A few steps of one Table 1 model, as the notebook trains it: (weights, losses, evaluations)."""
+    run = SimpleNamespace(params={"model": name, "seed": seed, "images": 8, "batch": 4, "lr": 1e-3, "depth": 2,
+                                  "eval_every_images": 8, "checkpoint_every_images": 8},
+                          device=torch.device("cpu"), dir=None)
+    trained = train_lines(run, *test_lines(8), progress=False)
+    return trained.model.state_dict(), trained.history.losses, json.dumps(trained.history.evals)
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)

@@ -17,6 +17,7 @@ from acai_repro.runner import CHAPTERS, ParameterError, RunLockedError, get_sche
 from acai_repro.runner.execute import expand_grid, sweep
 from acai_repro.runner.registry import notebook_path
 from acai_repro.runner.runs import acquire, command_for, read_metrics
+from acai_repro.runner.schema import Param, Schema
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = get_schema("lines_benchmark")
@@ -85,20 +86,42 @@ def test_run_id_is_stable_readable_and_parameter_derived():
     assert run_id("lines_benchmark", {**params, "run_dir": "/elsewhere"}) == rid
 
 
-def test_a_parameter_added_later_keeps_the_ids_and_records_of_earlier_runs(tmp_path):
-    """acai_lines' train_path came after its quick runs were committed: at its default it leaves the run-id as it
-    was (pinned: the committed folder), and a record written before it existed reads as run at that default."""
-    assert get_schema("acai_lines").added_later == {"train_path": "eager"}
+def test_a_parameter_added_later_keeps_the_ids_and_records_of_earlier_runs(tmp_path, monkeypatch):
+    """A parameter added after runs exist: at its default it leaves their run-ids as they were (pinned: a committed
+    folder), and a record written before it existed reads as run at that default."""
+    from acai_repro.acai import params as acai_params
+
     params = resolve("acai_lines", "quick")
     assert run_id("acai_lines", params) == "defaults-04f7b35bae"  # results/quick/acai_lines/defaults-04f7b35bae
-    fast = run_id("acai_lines", {**params, "train_path": "fast"})
-    assert fast.startswith("train_path=fast-") and fast.split("-")[-1] != "04f7b35bae"
+    later = Schema("acai_lines", {**acai_params.ACAI_LINES.own,
+                                  "warmup": Param(int, 0, "a parameter added later", low=0, high=10, added_later=True)})
+    monkeypatch.setattr(acai_params, "ACAI_LINES", later)
+    assert get_schema("acai_lines").added_later == {"warmup": 0}
+    assert run_id("acai_lines", {**params, "warmup": 0}) == "defaults-04f7b35bae"
+    changed = run_id("acai_lines", {**params, "warmup": 3})
+    assert changed.startswith("warmup=3-") and changed.split("-")[-1] != "04f7b35bae"
     old = json.loads((REPO / "results/quick/acai_lines/defaults-04f7b35bae/metrics.json").read_text())
-    assert "train_path" not in old["parameters"]
     (tmp_path / "metrics.json").write_text(json.dumps(old))
-    assert read_metrics(tmp_path / "metrics.json")["parameters"]["train_path"] == "eager"
+    assert read_metrics(tmp_path / "metrics.json")["parameters"]["warmup"] == 0
     (tmp_path / "metrics.json").write_text(json.dumps({**old, "notebook": "retired_notebook"}))
-    assert "train_path" not in read_metrics(tmp_path / "metrics.json")["parameters"]  # unknown: as written
+    assert "warmup" not in read_metrics(tmp_path / "metrics.json")["parameters"]  # unknown: as written
+
+
+def test_run_dir_is_honoured_by_a_run_and_refused_by_a_sweep(tmp_path, monkeypatch):
+    """``-p run_dir DIR`` writes the run there (the papermill parameters say so); a sweep of several runs refuses
+    one folder for all of them, before any kernel starts."""
+    seen = {}
+
+    def fake_execute(source, output, parameters, **kwargs):
+        seen.update(parameters)
+        Path(output).write_text("{}")
+
+    monkeypatch.setattr(papermill, "execute_notebook", fake_execute)
+    target = tmp_path / "mine"
+    assert run_notebook("lines_benchmark", "smoke", {"run_dir": str(target)}, results_root=tmp_path) == target
+    assert seen["run_dir"] == str(target) and (target / "lines_benchmark.ipynb").is_file()
+    with pytest.raises(ParameterError, match="drop run_dir.*--results"):
+        sweep("lines_benchmark", "smoke", {"seed": [0, 1]}, {"run_dir": str(target)}, results_root=tmp_path)
 
 
 def test_command_reproduces_the_parameters():

@@ -239,3 +239,15 @@ def test_describe_environment_keys():
     assert environment["device"] == "cpu"
     assert environment["torch"] == torch.__version__
     assert environment["cpu_threads"] == torch.get_num_threads() >= 1
+
+
+def test_the_module_docstring_example_runs():
+    """The usage example at the top of acai_repro/training.py is real code: run it."""
+    import textwrap
+
+    import acai_repro.training
+
+    doc = acai_repro.training.__doc__
+    example = textwrap.dedent(doc.split("::\n", 1)[1].split("\n\n:class:")[0])
+    assert "trained = train(" in example
+    exec(compile(example, "training.py docstring", "exec"), {})

@@ -1,4 +1,4 @@
-"""What the AAE notebook does around the model: hide labels, draw batches, encode, score, walk the code space."""
+"""The AAE chapter's experiment: hide labels, train (or resume), score the codes, walk the code space."""
 from __future__ import annotations
 
 import math
@@ -7,7 +7,10 @@ import torch
 from scipy.stats import norm
 
 from acai_repro.aae.distance import sliced_wasserstein
+from acai_repro.aae.model import build_model
 from acai_repro.aae.priors import N_COMPONENTS, UNLABELLED, MixturePrior, Prior, SwissRollPrior
+from acai_repro.common.batches import BatchSampler
+from acai_repro.training import Trained, train
 
 
 def hide_labels(labels: torch.Tensor, n_labels: int, seed: int = 0) -> torch.Tensor:
@@ -27,32 +30,16 @@ def hide_labels(labels: torch.Tensor, n_labels: int, seed: int = 0) -> torch.Ten
     return torch.where(rank < per_class, labels, torch.full_like(labels, UNLABELLED))
 
 
-class BatchStream:
-    """Endless shuffled mini-batches of indices 0..n-1 (reshuffled each epoch), checkpointable for the Trainer."""
-
-    def __init__(self, n: int, batch_size: int, seed: int = 0) -> None:
-        self.n, self.batch_size = n, batch_size
-        self.generator = torch.Generator().manual_seed(seed)
-        self.order, self.position = torch.randperm(n, generator=self.generator), 0
-
-    def next(self) -> torch.Tensor:
-        if self.position + self.batch_size > self.n:
-            self.order, self.position = torch.randperm(self.n, generator=self.generator), 0
-        self.position += self.batch_size
-        return self.order[self.position - self.batch_size:self.position]
-
-    def state_dict(self) -> dict:
-        return {"generator": self.generator.get_state(), "order": self.order, "position": self.position}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.generator.set_state(state["generator"])
-        self.order, self.position = state["order"], state["position"]
-
-
-@torch.no_grad()
-def encode_all(model, x: torch.Tensor, batch: int = 1000) -> torch.Tensor:
-    """Codes (N, z_dim) of images (N, 1, 28, 28), on the CPU."""
-    return torch.cat([model.encode(x[i:i + batch]).cpu() for i in range(0, len(x), batch)])
+def train_priors(run, prior: Prior, x_train: torch.Tensor, y_seen: torch.Tensor, progress: bool = True) -> Trained:
+    """Train (or resume from ``run.dir``) the model ``run.params`` names with the prior ``prior``, on shuffled
+    epochs of the training images; ``y_seen`` holds each image's label or -1 (only the conditioned AAE reads it)."""
+    p = run.params
+    model = build_model(p["model"], prior, n_labels=p["n_labels"], hidden=p["hidden"], layers=p["layers"],
+                        lr=p["lr"], lr_adv=p["lr_adv"]).to(run.device)
+    data = BatchSampler(x_train, y_seen, batch_size=p["batch_size"], seed=p["seed"], replacement=False)
+    steps = p["steps"]
+    return train(model, data, steps=steps, run_dir=run.dir, checkpoint_every=max(1, steps // 4),
+                 log_every=max(1, steps // 50), desc=f"{p['model']} {p['prior']}", progress=progress)
 
 
 def evaluate(prior: Prior, codes: torch.Tensor, labels: torch.Tensor, seed: int = 0) -> dict[str, float]:
@@ -122,10 +109,3 @@ def tile(images: torch.Tensor, ncols: int) -> torch.Tensor:
     padded = torch.zeros(rows * ncols, h, w, dtype=images.dtype)
     padded[:n] = images[:, 0].cpu()
     return padded.view(rows, ncols, h, w).permute(0, 2, 1, 3).reshape(rows * h, ncols * w)
-
-
-@torch.no_grad()
-def decode_all(model, z: torch.Tensor, batch: int = 1000) -> torch.Tensor:
-    """Images (N, 1, 28, 28) in [0, 1] decoded from codes (N, z_dim), on the CPU."""
-    device = next(model.parameters()).device
-    return torch.cat([model.decode(z[i:i + batch].to(device)).cpu() for i in range(0, len(z), batch)])

@@ -25,17 +25,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from acai_repro.aae.priors import N_COMPONENTS, UNLABELLED, GaussianPrior, Prior
-from acai_repro.acai.base import Optimizers, frozen
+from acai_repro.common.mlp import mlp
+from acai_repro.common.model import Model
+from acai_repro.common.players import Optimizers, frozen, update
 
 N_CLASSES = N_COMPONENTS + 1  # 10 labels + "unlabelled"
 IMAGE = 28 * 28
 
 
-def mlp(n_in: int, hidden: int, n_out: int, layers: int = 2) -> nn.Sequential:
+def mlp_net(n_in: int, hidden: int, n_out: int, layers: int = 2) -> nn.Sequential:
     """``layers`` hidden ReLU layers of ``hidden`` units, then a linear output (the paper: 1000-1000)."""
-    sizes = [n_in] + [hidden] * layers
-    blocks = [m for a, b in zip(sizes, sizes[1:]) for m in (nn.Linear(a, b), nn.ReLU())]
-    return nn.Sequential(*blocks, nn.Linear(sizes[-1], n_out))
+    return mlp([n_in, *[hidden] * layers, n_out])
 
 
 def one_hot_11(label: torch.Tensor) -> torch.Tensor:
@@ -44,16 +44,15 @@ def one_hot_11(label: torch.Tensor) -> torch.Tensor:
     return F.one_hot(index, N_CLASSES).float()
 
 
-class MLPAutoencoder(nn.Module):
+class MLPAutoencoder(Model):
     """Encoder q: x (B, 1, 28, 28) -> z (B, z_dim); decoder p: z -> pixel logits -> x_hat in [0, 1]."""
 
     def __init__(self, z_dim: int = 2, hidden: int = 1000, layers: int = 2, lr: float = 1e-3,
                  code_outputs: int = 1) -> None:
         super().__init__()
         self.z_dim, self.lr = z_dim, lr
-        self.encoder = mlp(IMAGE, hidden, code_outputs * z_dim, layers)
-        self.decoder = mlp(z_dim, hidden, IMAGE, layers)
-        self.optimizers = Optimizers()
+        self.encoder = mlp_net(IMAGE, hidden, code_outputs * z_dim, layers)
+        self.decoder = mlp_net(z_dim, hidden, IMAGE, layers)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """z = q(x): (B, 1, 28, 28) -> (B, z_dim), deterministic."""
@@ -66,20 +65,10 @@ class MLPAutoencoder(nn.Module):
         """x_hat = p(z): (B, z_dim) -> (B, 1, 28, 28) in [0, 1]."""
         return torch.sigmoid(self.decode_logits(z))
 
-    @staticmethod
-    def step(opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-
     def reconstruction_step(self, x: torch.Tensor) -> torch.Tensor:
         """Phase 1: encoder and decoder minimise L_rec = BCE(p(q(x)), x)."""
         loss_rec = F.binary_cross_entropy_with_logits(self.decode_logits(self.encode(x)), x)
-        self.step(self.optimizers["ae"], loss_rec)
-        return loss_rec.detach()
-
-    def train_step(self, x: torch.Tensor, label: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        raise NotImplementedError
+        return update(self.optimizers["ae"], loss_rec)
 
 
 class PlainAutoencoder(MLPAutoencoder):
@@ -90,6 +79,7 @@ class PlainAutoencoder(MLPAutoencoder):
         self.optimizers = Optimizers(ae=torch.optim.Adam(self.parameters(), lr=self.lr))
 
     def train_step(self, x, label=None):
+        """Phase 1 only; labels are not used."""
         return {"loss_rec": self.reconstruction_step(x)}
 
 
@@ -103,7 +93,7 @@ class AAE(MLPAutoencoder):
                              f"the {prior.name} prior has {prior.n_components}")
         self.prior, self.conditioned = prior, conditioned
         hidden, layers = self.encoder[0].out_features, (len(self.encoder) - 1) // 2
-        self.discriminator = mlp(prior.dim + (N_CLASSES if conditioned else 0), hidden, 1, layers)
+        self.discriminator = mlp_net(prior.dim + (N_CLASSES if conditioned else 0), hidden, 1, layers)
         adam = torch.optim.Adam  # betas (0.5, 0.999) for the two adversarial players, as in DCGAN / PyTorch-GAN
         self.optimizers = Optimizers(
             ae=adam([*self.encoder.parameters(), *self.decoder.parameters()], lr=self.lr),
@@ -117,8 +107,11 @@ class AAE(MLPAutoencoder):
         return self.discriminator(z).squeeze(1)
 
     def train_step(self, x, label=None):
-        """Phase 1, then d's step, then the encoder's step as generator. ``label`` (B,): 0..9, or -1 unlabelled."""
-        if self.conditioned and label is None:
+        """Phase 1, then d's step, then the encoder's step as generator. ``label`` (B,): 0..9, or -1 unlabelled;
+        only the conditioned model reads it (None: every image unlabelled)."""
+        if not self.conditioned:
+            label = None
+        elif label is None:
             label = torch.full((len(x),), UNLABELLED, device=x.device)
         loss_rec = self.reconstruction_step(x)
 
@@ -129,13 +122,13 @@ class AAE(MLPAutoencoder):
         logit_real, logit_fake = self.discriminate(z_real, label), self.discriminate(z_fake, label)
         loss_d = (F.binary_cross_entropy_with_logits(logit_real, torch.ones_like(logit_real))
                   + F.binary_cross_entropy_with_logits(logit_fake, torch.zeros_like(logit_fake)))
-        self.step(self.optimizers["disc"], loss_d)
+        update(self.optimizers["disc"], loss_d)
 
         # 3. Generator: the encoder makes d call its codes real; d is frozen (its gradient flows to z only).
         with frozen(self.discriminator):
             logit_gen = self.discriminate(self.encode(x), label)
         loss_g = F.binary_cross_entropy_with_logits(logit_gen, torch.ones_like(logit_gen))
-        self.step(self.optimizers["gen"], loss_g)
+        update(self.optimizers["gen"], loss_g)
         return {"loss_rec": loss_rec, "loss_d": loss_d.detach(), "loss_g": loss_g.detach()}
 
 
@@ -166,7 +159,7 @@ class VAE(MLPAutoencoder):
         nll = F.binary_cross_entropy_with_logits(self.decode_logits(z), x, reduction="sum") / len(x)
         kl = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(1).mean()
         loss = nll + kl
-        self.step(self.optimizers["ae"], loss)
+        update(self.optimizers["ae"], loss)
         return {"loss_rec": nll.detach() / IMAGE, "kl": kl.detach(), "loss_vae": loss.detach()}
 
 

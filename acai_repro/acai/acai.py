@@ -24,8 +24,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from acai_repro.acai.base import Autoencoder, frozen
-from acai_repro.nets import Critic
+from acai_repro.acai.base import Autoencoder
+from acai_repro.acai.nets import Critic
+from acai_repro.common.players import frozen, update
 
 
 class ACAI(Autoencoder):
@@ -82,18 +83,12 @@ class ACAI(Autoencoder):
         with frozen(self.critic):
             loss_ae_critic = self.critic(x_mix).pow(2).mean()
         loss_ae = mse + self.lambda_ * loss_ae_critic
-        opt = self.optimizers["ae"]
-        opt.zero_grad()
-        loss_ae.backward()
-        opt.step()
+        update(self.optimizers["ae"], loss_ae)
 
         # 2. Critic: regress alpha on interpolants, 0 on the gamma mix; f and g frozen through .detach().
         loss_alpha, loss_reg = self.critic_losses(x, x_hat.detach(), x_mix.detach(), alpha)
         loss_critic = loss_alpha + loss_reg
-        opt = self.optimizers["critic"]
-        opt.zero_grad()
-        loss_critic.backward()
-        opt.step()
+        update(self.optimizers["critic"], loss_critic)
 
         return {"loss_ae": loss_ae.detach(), "mse": mse.detach(), "loss_ae_critic": loss_ae_critic.detach(),
                 "loss_critic": loss_critic.detach(), "loss_critic_alpha": loss_alpha.detach(),

@@ -1,6 +1,6 @@
 """What the seven autoencoders of ACAI's Table 1 share (Berthelot et al. 2019, arXiv:1807.07543).
 
-Every model is an :class:`Autoencoder`: the official conv encoder f and decoder g (:mod:`acai_repro.nets`),
+Every model is an :class:`Autoencoder`: the official conv encoder f and decoder g (:mod:`acai_repro.acai.nets`),
 its own optimisers in :attr:`Autoencoder.optimizers`, an optional latent linear probe, and a
 ``train_step(x, label=None)`` that performs all the updates for one batch as separate, visible steps (each its
 own ``zero_grad`` / ``backward`` / ``step``) and returns the detached losses by name.
@@ -12,64 +12,25 @@ tensors from that forward pass: an optimiser step changes weights, never tensors
 
 Checkpointing: the module's ``state_dict`` holds the networks (and the VQ-VAE's codebook buffers);
 ``model.optimizers`` has its own ``state_dict`` / ``load_state_dict``. A training loop keeps both, e.g.
-``Trainer({"model": model, "optimizers": model.optimizers, "data": sampler}, ...)``. All randomness (alpha,
+:func:`acai_repro.training.train` does. All randomness (alpha,
 noise, dropout masks, prior samples) comes from torch's global generator.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from acai_repro.nets import Decoder, Encoder, n_scales
+from acai_repro.acai.nets import Decoder, Encoder, n_scales
+from acai_repro.common.mlp import dense
+from acai_repro.common.model import Model
+from acai_repro.common.players import Optimizers, adam, update
 
 
-def adam(params: Iterable[nn.Parameter], lr: float) -> torch.optim.Adam:
-    """Adam with TensorFlow's defaults (beta1 0.9, beta2 0.999, epsilon 1e-8; PyTorch's are the same)."""
-    return torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999), eps=1e-8)
-
-
-def tf_dense(n_in: int, n_out: int) -> nn.Linear:
-    """A linear layer initialised like TensorFlow's ``tf.layers.dense``: Glorot-uniform weights, zero bias."""
-    layer = nn.Linear(n_in, n_out)
-    nn.init.xavier_uniform_(layer.weight)
-    nn.init.zeros_(layer.bias)
-    return layer
-
-
-@contextmanager
-def frozen(module: nn.Module) -> Iterator[nn.Module]:
-    """Within the block the module's parameters record no gradient: the other player of a game is held fixed.
-
-    Its outputs still carry gradients back to its *inputs*, which is what the player being trained needs.
-    """
-    flags = [p.requires_grad for p in module.parameters()]
-    module.requires_grad_(False)
-    try:
-        yield module
-    finally:
-        for p, flag in zip(module.parameters(), flags):
-            p.requires_grad_(flag)
-
-
-class Optimizers(dict[str, torch.optim.Optimizer]):
-    """The optimisers of one model by player name ("ae", "critic", "disc", "probe"), checkpointable as a whole."""
-
-    def state_dict(self) -> dict[str, dict]:
-        return {name: opt.state_dict() for name, opt in self.items()}
-
-    def load_state_dict(self, state: dict[str, dict]) -> None:
-        if set(state) != set(self):
-            raise ValueError(f"Optimizers.load_state_dict: expected optimisers {sorted(self)}, got {sorted(state)}")
-        for name, opt in self.items():
-            opt.load_state_dict(state[name])
-
-
-class Autoencoder(nn.Module):
+class Autoencoder(Model):
     """Base of the seven models: conv encoder f: x -> z, decoder g: z -> x_hat, optimisers, optional probe.
 
     x is (B, colors, size, size) in [-1, 1]; z is (B, latent, w, w) with w = ``latent_width``.
@@ -95,8 +56,7 @@ class Autoencoder(nn.Module):
         self.encoder, self.decoder = self.make_nets(depth, latent, colors, size)
         if n_classes is not None and n_classes < 2:
             raise ValueError(f"n_classes must be None (no probe) or at least 2, got {n_classes!r}")
-        self.probe = None if n_classes is None else tf_dense(latent * latent_width**2, n_classes)
-        self.optimizers = Optimizers()
+        self.probe = None if n_classes is None else dense(latent * latent_width**2, n_classes)
 
     def make_nets(self, depth: int, latent: int, colors: int, size: int) -> tuple[nn.Module, nn.Module]:
         """(f, g): the official conv encoder and decoder; a family with other networks (the MLPs) overrides this."""
@@ -145,11 +105,7 @@ class Autoencoder(nn.Module):
         if self.probe is None:
             raise ValueError(f"{type(self).__name__}.train_step got labels but has no probe: pass n_classes")
         loss_probe = F.cross_entropy(self.probe(features.detach().flatten(1)), label)
-        opt = self.optimizers["probe"]
-        opt.zero_grad()
-        loss_probe.backward()
-        opt.step()
-        return {"loss_probe": loss_probe.detach()}
+        return {"loss_probe": update(self.optimizers["probe"], loss_probe)}
 
     def train_step(self, x: torch.Tensor, label: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """All the updates for one batch; returns the detached scalar losses by name."""

@@ -11,8 +11,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from acai_repro.acai.base import Autoencoder, adam, frozen, tf_dense
-from acai_repro.nets import LEAKY_SLOPE
+from acai_repro.acai.base import Autoencoder
+from acai_repro.acai.nets import LEAKY_SLOPE
+from acai_repro.common.mlp import dense, glorot_uniform, mlp
+from acai_repro.common.players import adam, frozen, update
 
 
 class Baseline(Autoencoder):
@@ -25,10 +27,7 @@ class Baseline(Autoencoder):
     def train_step(self, x: torch.Tensor, label: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         z = self.encoder(x)  # (B, 16, 2, 2)
         loss_ae = F.mse_loss(self.decoder(z), x)
-        opt = self.optimizers["ae"]
-        opt.zero_grad()
-        loss_ae.backward()
-        opt.step()
+        update(self.optimizers["ae"], loss_ae)
         return {"loss_ae": loss_ae.detach(), **self.probe_step(z, label)}
 
 
@@ -46,10 +45,7 @@ class DropoutAE(Baseline):
         z = self.encoder(x)  # (B, 16, 2, 2)
         z_drop = F.dropout(z, p=1 - self.keep, training=True)  # elementwise, so flattening first changes nothing
         loss_ae = F.mse_loss(self.decoder(z_drop), x)
-        opt = self.optimizers["ae"]
-        opt.zero_grad()
-        loss_ae.backward()
-        opt.step()
+        update(self.optimizers["ae"], loss_ae)
         return {"loss_ae": loss_ae.detach(), **self.probe_step(z, label)}
 
 
@@ -65,14 +61,11 @@ class DenoisingAE(Baseline):
         loss_ae = F.mse_loss(self.decoder(self.encoder(x_noisy)), x)
         with torch.no_grad():  # the probe reads the clean code f(x), before this batch's update (official)
             z_clean = self.encoder(x) if label is not None else None  # computed only when the probe trains
-        opt = self.optimizers["ae"]
-        opt.zero_grad()
-        loss_ae.backward()
-        opt.step()
+        update(self.optimizers["ae"], loss_ae)
         return {"loss_ae": loss_ae.detach(), **self.probe_step(z_clean, label)}
 
 
-class VAE(Autoencoder):
+class VAEBaseline(Autoencoder):
     r"""Variational autoencoder with a Bernoulli likelihood on (x + 1) / 2 and the decoder output as logits.
 
     Dense heads on the flattened conv code h = f(x) give q(z|x) = N(mu, diag sigma^2); z = mu + sigma eps.
@@ -89,8 +82,8 @@ class VAE(Autoencoder):
         super().__init__(**kwargs)
         self.beta = beta
         n = self.latent_shape[0] * self.latent_shape[1] * self.latent_shape[2]  # C w w = 64 on the lines
-        self.mu = tf_dense(n, n)  # head for mu (official dense on the flattened code)
-        self.log_var = tf_dense(n, n)  # head for log sigma^2
+        self.mu = dense(n, n)  # head for mu (official dense on the flattened code)
+        self.log_var = dense(n, n)  # head for log sigma^2
         self.optimizers = self.make_optimizers(ae=self.autoencoder_parameters())
 
     def autoencoder_parameters(self) -> list[nn.Parameter]:
@@ -126,14 +119,11 @@ class VAE(Autoencoder):
         h, mu, log_var = self.posterior(x)
         nll, kl = self.loss_terms(x, self.decoder(self.sample(mu, log_var)), mu, log_var)
         loss_ae = nll + self.beta * kl  # negative ELBO
-        opt = self.optimizers["ae"]
-        opt.zero_grad()
-        loss_ae.backward()
-        opt.step()
+        update(self.optimizers["ae"], loss_ae)
         return {"loss_ae": loss_ae.detach(), "nll": nll.detach(), "kl": kl.detach(), **self.probe_step(h, label)}
 
 
-class AAE(Autoencoder):
+class AAEBaseline(Autoencoder):
     r"""Adversarial autoencoder (Makhzani et al. 2015) as a Table 1 baseline: a discriminator D on the flattened
     code tells z = f(x) from prior samples z ~ N(0, I); the autoencoder minimises MSE plus the non-saturating GAN
     loss -log sigmoid(D(f(x))) (weight 1). Optimisers "ae" and "disc".
@@ -148,11 +138,8 @@ class AAE(Autoencoder):
     ) -> None:
         super().__init__(**kwargs)
         latent, w = self.latent_shape[0], self.latent_shape[1]
-        widths = [latent * w * w, *disc_sizes]
-        layers: list[nn.Module] = []
-        for n_in, n_out in zip(widths, widths[1:]):
-            layers += [tf_dense(n_in, n_out), nn.LeakyReLU(LEAKY_SLOPE)]
-        self.discriminator = nn.Sequential(nn.Flatten(), *layers, tf_dense(widths[-1], 1))  # (B, C, w, w) -> (B, 1)
+        self.discriminator = nn.Sequential(nn.Flatten(), *mlp(  # (B, C, w, w) -> (B, 1), TF dense layers
+            [latent * w * w, *disc_sizes, 1], lambda: nn.LeakyReLU(LEAKY_SLOPE), glorot_uniform, glorot_uniform))
         self.optimizers = self.make_optimizers(ae=self.autoencoder_parameters())
         self.optimizers["disc"] = adam(self.discriminator.parameters(), disc_lr)
 
@@ -166,20 +153,14 @@ class AAE(Autoencoder):
             logit_z = self.discriminator(z)
         loss_ae_adv = F.binary_cross_entropy_with_logits(logit_z, torch.ones_like(logit_z))
         loss_ae = mse + loss_ae_adv
-        opt = self.optimizers["ae"]
-        opt.zero_grad()
-        loss_ae.backward()
-        opt.step()
+        update(self.optimizers["ae"], loss_ae)
 
         # 2. Discriminator: prior samples -> 1, codes -> 0; the encoder is frozen through .detach().
         logit_prior = self.discriminator(torch.randn_like(z))
         logit_z = self.discriminator(z.detach())
         loss_disc = (F.binary_cross_entropy_with_logits(logit_prior, torch.ones_like(logit_prior))
                      + F.binary_cross_entropy_with_logits(logit_z, torch.zeros_like(logit_z)))
-        opt = self.optimizers["disc"]
-        opt.zero_grad()
-        loss_disc.backward()
-        opt.step()
+        update(self.optimizers["disc"], loss_disc)
 
         return {"loss_ae": loss_ae.detach(), "mse": mse.detach(), "loss_ae_adv": loss_ae_adv.detach(),
                 "loss_disc": loss_disc.detach(), **self.probe_step(z, label)}

@@ -32,45 +32,33 @@ import torch
 from torch import nn
 
 from acai_repro.acai.acai import ACAI
-from acai_repro.acai.base import Autoencoder, tf_dense
+from acai_repro.acai.base import Autoencoder
 from acai_repro.acai.baselines import Baseline
-from acai_repro.nets import LEAKY_SLOPE
+from acai_repro.acai.nets import LEAKY_SLOPE
+from acai_repro.common.mlp import glorot_uniform, keras_variance_scaling, mlp
 
 HIDDEN = 1000  # width of both hidden layers in the walk-through
 
 
-def keras_hidden(n_in: int, n_out: int, scale: float = 0.2) -> nn.Linear:
-    """A dense layer initialised like Keras' VarianceScaling(scale, fan_in, truncated normal), zero bias.
-
-    Keras draws N(0, s^2) truncated at 2 s with s = sqrt(scale / fan_in) / 0.8796 (the std of a unit normal
-    truncated at +-2 is 0.8796, so the truncated draw has variance scale / fan_in).
-    """
-    layer = nn.Linear(n_in, n_out)
-    std = math.sqrt(scale / n_in) / 0.87962566103423978
-    nn.init.trunc_normal_(layer.weight, std=std, a=-2 * std, b=2 * std)
-    nn.init.zeros_(layer.bias)
-    return layer
-
-
-def mlp(n_in: int, hidden: int, n_out: int) -> list[nn.Module]:
-    """n_in -> hidden -> hidden -> n_out, LeakyReLU(0.2) after each hidden layer, linear output."""
-    return [keras_hidden(n_in, hidden), nn.LeakyReLU(LEAKY_SLOPE),
-            keras_hidden(hidden, hidden), nn.LeakyReLU(LEAKY_SLOPE),
-            tf_dense(hidden, n_out)]
+def mlp_layers(n_in: int, hidden: int, n_out: int) -> list[nn.Module]:
+    """n_in -> hidden -> hidden -> n_out, LeakyReLU(0.2) after each hidden layer, linear output; hidden layers
+    initialised like the walk-through's Keras VarianceScaling(0.2), the output like Keras' default Dense."""
+    return list(mlp([n_in, hidden, hidden, n_out], lambda: nn.LeakyReLU(LEAKY_SLOPE), keras_variance_scaling(0.2),
+                    glorot_uniform))
 
 
 class MLPEncoder(nn.Sequential):
     """f: (B, colors, size, size) -> (B, latent, 1, 1)."""
 
     def __init__(self, n_pixels: int, hidden: int, latent: int) -> None:
-        super().__init__(nn.Flatten(), *mlp(n_pixels, hidden, latent), nn.Unflatten(1, (latent, 1, 1)))
+        super().__init__(nn.Flatten(), *mlp_layers(n_pixels, hidden, latent), nn.Unflatten(1, (latent, 1, 1)))
 
 
 class MLPDecoder(nn.Sequential):
     """g: (B, latent, 1, 1) -> (B, colors, size, size), linear output."""
 
     def __init__(self, image_shape: tuple[int, int, int], hidden: int, latent: int) -> None:
-        super().__init__(nn.Flatten(), *mlp(latent, hidden, math.prod(image_shape)), nn.Unflatten(1, image_shape))
+        super().__init__(nn.Flatten(), *mlp_layers(latent, hidden, math.prod(image_shape)), nn.Unflatten(1, image_shape))
 
 
 class MLPCritic(nn.Module):
@@ -78,7 +66,7 @@ class MLPCritic(nn.Module):
 
     def __init__(self, n_pixels: int, hidden: int, latent: int) -> None:
         super().__init__()
-        self.net = nn.Sequential(nn.Flatten(), *mlp(n_pixels, hidden, latent))
+        self.net = nn.Sequential(nn.Flatten(), *mlp_layers(n_pixels, hidden, latent))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x).mean(dim=1)  # (B, latent) -> (B,)
@@ -104,16 +92,3 @@ class MLPACAI(MLPNets, ACAI):
 
 
 MLP_MODELS: dict[str, type[Autoencoder]] = {"baseline": MLPBaseline, "acai": MLPACAI}
-
-
-def build_mlp_model(name: str, *, hidden: int = HIDDEN, latent: int = 32, lr: float = 1e-4,
-                    size: int = 32, colors: int = 1, **model_specific) -> Autoencoder:
-    """A fresh MLP model: ``name`` "baseline" or "acai", z of shape (B, latent, 1, 1), Adam ``lr``.
-
-    ``model_specific`` goes to the constructor: ``n_classes`` (probe), and for ACAI ``lambda_``, ``gamma``,
-    ``critic_depth`` (the critic's hidden width; default ``hidden``).
-    """
-    if name not in MLP_MODELS:
-        raise ValueError(f"unknown MLP model {name!r}: expected one of {', '.join(MLP_MODELS)}")
-    return MLP_MODELS[name](depth=hidden, latent_width=1, latent=latent, lr=lr, size=size, colors=colors,
-                            **model_specific)

@@ -1,7 +1,7 @@
 """ACAI's Table 1 from the runs of the ``acai_lines`` notebook: mean +- std over seeds beside the paper's values.
 
 Each run's ``metrics.json`` holds the run's value (the median of its last 20 evaluations, see
-:mod:`acai_repro.acai.lines_run`). The table groups runs by model, in Table 1's column order, and reports for each
+:mod:`acai_repro.acai.lines_experiment`). The table groups runs by model, in Table 1's column order, and reports for each
 metric the mean and the standard deviation (``numpy.std``, ddof 0) over the runs where it is defined: a run whose
 decoder outputs blanks has an undefined (NaN) Smoothness, which is left out of the mean and shows in the NaN-pair
 column instead.
@@ -18,8 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from acai_repro.acai.lines_run import PAPER_TABLE1
-from acai_repro.acai.params import MODEL_NAMES
+from acai_repro.acai.params import MODEL_NAMES, PAPER_TABLE1
 from acai_repro.runner.runs import sweep_commands
 
 IDENTITY = ("model", "seed", "profile", "run_dir", "device")  # parameters that may differ between the table's runs

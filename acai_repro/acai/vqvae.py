@@ -23,7 +23,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from acai_repro.acai.base import Autoencoder, tf_dense
+from acai_repro.acai.base import Autoencoder
+from acai_repro.common.mlp import dense
+from acai_repro.common.players import update
 
 
 class EMACodebook(nn.Module):
@@ -92,10 +94,10 @@ class VQVAE(Autoencoder):
         self.num_latents = num_latents
         self.beta = beta
         n = self.latent_shape[0] * self.latent_shape[1] * self.latent_shape[2]  # code size C w w
-        self.pre = tf_dense(n, n * num_latents)  # f(x) flattened -> num_latents vectors z_e
+        self.pre = dense(n, n * num_latents)  # f(x) flattened -> num_latents vectors z_e
         self.codebook = EMACodebook(n_codes, n, decay, eps)
-        self.post = nn.Sequential(nn.ReLU(), tf_dense(n * num_latents, filter_size), nn.ReLU(),
-                                  tf_dense(filter_size, n))  # z_q -> the decoder's code
+        self.post = nn.Sequential(nn.ReLU(), dense(n * num_latents, filter_size), nn.ReLU(),
+                                  dense(filter_size, n))  # z_q -> the decoder's code
         self.optimizers = self.make_optimizers(ae=self.autoencoder_parameters())
 
     def autoencoder_parameters(self) -> list[nn.Parameter]:
@@ -129,10 +131,7 @@ class VQVAE(Autoencoder):
         mse = F.mse_loss(x_hat, x)
         loss_commit = F.mse_loss(z_e, e)  # mean (z_e - sg(e))^2
         loss_ae = mse + self.beta * loss_commit
-        opt = self.optimizers["ae"]
-        opt.zero_grad()
-        loss_ae.backward()
-        opt.step()
+        update(self.optimizers["ae"], loss_ae)
 
         # 2. Codebook: moving averages of the vectors assigned to each code (before this batch's update).
         self.codebook.update(z_e.detach(), index)

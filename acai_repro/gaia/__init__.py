@@ -4,6 +4,6 @@
 interpolation scheme; ``model``: :class:`GAIA` and the plain-autoencoder baseline with their visible update steps;
 ``attributes``: least-squares attribute vectors, the edit score and the sharpness measure; ``params``: the schema.
 """
-from acai_repro.gaia.model import GAIA, PlainAutoencoder
+from acai_repro.gaia.model import GAIA, L1Autoencoder
 
-__all__ = ["GAIA", "PlainAutoencoder"]
+__all__ = ["GAIA", "L1Autoencoder"]

@@ -1,14 +1,14 @@
-"""The GAIA chapter's experiment: its data, the training of both models through the shared Trainer, and the
-nearest-neighbour walks through a UMAP of the codes (the blog post's Figure 0). The maths is in the sibling modules."""
+"""The GAIA chapter's experiment: its data, the training of GAIA and its baseline, and the nearest-neighbour walks
+through a UMAP of the codes (the blog post's Figure 0). The maths is in the sibling modules."""
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import torch
 
+from acai_repro.common.batches import BatchSampler
 from acai_repro.data.faces import FaceData, load_faces
-from acai_repro.training import History, Trainer
+from acai_repro.gaia.model import GAIA, L1Autoencoder
+from acai_repro.training import Trained, train
 
 CELEBA_SHOWN = ("Smiling", "Eyeglasses", "Blond_Hair", "Male", "Bangs", "Young")  # the paper's Figure 4 kind
 
@@ -31,30 +31,18 @@ def shown_attributes(names: tuple[str, ...]) -> list[str]:
     return chosen or list(names[:6])
 
 
-def train(model, images: torch.Tensor, steps: int, batch_size: int, run_dir: Path, name: str, seed: int,
-          progress: bool = True) -> History:
-    """``steps`` calls of ``model.train_step`` on random batches of ``images`` (on the model's device), with
-    checkpoints and exact resume in ``run_dir / name``."""
-    data = torch.Generator().manual_seed(seed)  # the batch stream; in the Trainer state so a resume continues it
-
-    def step_fn(step: int) -> dict[str, torch.Tensor]:
-        index = torch.randint(len(images), (batch_size,), generator=data).to(images.device)
-        return model.train_step(images[index])
-
-    trainer = Trainer({"model": model, "optimizers": model.optimizers, "data": data}, total_steps=steps,
-                      run_dir=run_dir / name, checkpoint_every=max(steps // 4, 1), log_every=max(steps // 50, 1),
-                      desc=name, progress=progress)
-    return trainer.fit(step_fn)
-
-
-@torch.no_grad()
-def encode_all(model, images: torch.Tensor, batch: int = 512) -> torch.Tensor:
-    return torch.cat([model.encode(images[i:i + batch]) for i in range(0, len(images), batch)])
-
-
-@torch.no_grad()
-def reconstruct_all(model, images: torch.Tensor, batch: int = 512) -> torch.Tensor:
-    return torch.cat([model.reconstruct(images[i:i + batch]) for i in range(0, len(images), batch)])
+def train_models(run, x_train: torch.Tensor, progress: bool = True) -> dict[str, Trained]:
+    """Train (or resume) GAIA and the plain L1 autoencoder of the same architecture on random batches of the
+    faces, each in its own folder ``run.dir / "gaia"`` and ``run.dir / "ae"``; both start from ``seed``."""
+    p = run.params
+    torch.manual_seed(p["seed"])
+    models = {"gaia": GAIA(p["image_size"], p["width"], p["z_dim"], lr_max=p["lr_max"], dist_weight=p["dist_weight"]),
+              "ae": L1Autoencoder(p["image_size"], p["width"], p["z_dim"], lr=p["lr_max"] / 2)}  # GAIA's midpoint
+    steps = p["steps"]
+    return {name: train(model.to(run.device), BatchSampler(x_train, batch_size=p["batch_size"], seed=p["seed"]),
+                        steps=steps, run_dir=run.dir / name, checkpoint_every=max(steps // 4, 1),
+                        log_every=max(steps // 50, 1), desc=name, progress=progress)
+            for name, model in models.items()}
 
 
 def nearest_neighbour_walks(points: np.ndarray, starts, hops: int) -> np.ndarray:

@@ -16,15 +16,15 @@ detached images D trains on), like the official code's simultaneous update. Adam
 from __future__ import annotations
 
 import torch
-from torch import nn
 
-from acai_repro.acai.base import Optimizers, frozen
+from acai_repro.common.model import Model
+from acai_repro.common.players import Optimizers, frozen, update
 from acai_repro.gaia.losses import (balanced_learning_rates, discriminator_loss, distance_loss, draw_alpha,
                                     generator_loss, interpolate, l1)
 from acai_repro.gaia.nets import ConvAutoencoder
 
 
-class GAIA(nn.Module):
+class GAIA(Model):
     """Generator G and discriminator D (both :class:`ConvAutoencoder`), two Adam optimisers "G" and "D"."""
 
     def __init__(self, size: int = 32, width: int = 16, z_dim: int = 32, disc_z_dim: int | None = None,
@@ -55,8 +55,12 @@ class GAIA(nn.Module):
         for group in opt.param_groups:
             group["lr"] = lr
 
-    def train_step(self, x: torch.Tensor, alpha: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        """All the updates for one batch x (B, 3, S, S); returns the detached losses and learning rates."""
+    def train_step(self, x: torch.Tensor, label: torch.Tensor | None = None, *,
+                   alpha: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """All the updates for one batch x (B, 3, S, S); returns the detached losses and learning rates.
+
+        ``label`` is not used (GAIA is unsupervised); ``alpha`` (B, 1) fixes the interpolation coefficients
+        (default: drawn by :func:`~acai_repro.gaia.losses.draw_alpha`)."""
         G, D = self.generator, self.discriminator
         if alpha is None:
             alpha = draw_alpha(len(x), device=x.device)  # (B, 1): one per interpolated pair
@@ -78,26 +82,21 @@ class GAIA(nn.Module):
             loss_fs = l1(x_i, D(x_i))
         loss_dist = distance_loss(x, z)
         loss_g = generator_loss(loss_fr, loss_fs, loss_dist, self.dist_weight)
-        opt = self.optimizers["G"]
-        self._set_lr(opt, lr_g)
-        opt.zero_grad()
-        loss_g.backward()
-        opt.step()
+        self._set_lr(self.optimizers["G"], lr_g)
+        update(self.optimizers["G"], loss_g)
 
         # 4. Discriminator step: autoencode real faces, fail on generated ones (G fixed: detached images).
         loss_d = discriminator_loss(loss_r, loss_fr_d, loss_fs_d)
-        opt = self.optimizers["D"]
-        self._set_lr(opt, lr_d)
-        opt.zero_grad()
-        loss_d.backward()
-        opt.step()
+        self._set_lr(self.optimizers["D"], lr_d)
+        update(self.optimizers["D"], loss_d)
 
         return {"loss_G": loss_g.detach(), "loss_D": loss_d.detach(), "L_r": loss_r.detach(),
                 "L_fr": loss_fr_d.detach(), "L_fs": loss_fs_d.detach(), "L_dist": loss_dist.detach(),
-                "recon_l1": l1(x, x_g_d), "lr_G": torch.tensor(lr_g), "lr_D": torch.tensor(lr_d)}
+                "recon_l1": l1(x, x_g_d), "lr_G": torch.tensor(lr_g, device=x.device),
+                "lr_D": torch.tensor(lr_d, device=x.device)}
 
 
-class PlainAutoencoder(nn.Module):
+class L1Autoencoder(Model):
     """The baseline of the sharpness claim: the generator's architecture trained on |x - G(x)| alone (Adam)."""
 
     def __init__(self, size: int = 32, width: int = 16, z_dim: int = 32, lr: float = 1e-4,
@@ -115,10 +114,6 @@ class PlainAutoencoder(nn.Module):
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
-    def train_step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        loss = l1(x, self.net(x))  # mean |x - G(x)|, the same pixel loss GAIA passes across D
-        opt = self.optimizers["ae"]
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return {"recon_l1": loss.detach()}
+    def train_step(self, x: torch.Tensor, label: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """One Adam step on mean |x - G(x)|, the same pixel loss GAIA passes across D (``label`` not used)."""
+        return {"recon_l1": update(self.optimizers["ae"], l1(x, self.net(x)))}

@@ -23,7 +23,9 @@ information into dimensions about to be masked (its weight e^{-10 alpha^2} is ~1
 term pushes every alpha_i to 0 or 1, with a weight c that starts at 2 / m and doubles every 4 R steps up to 2048.
 
 As the official code: one step = autoencoder update, ``n_critic`` = 5 critic updates, one generator (encoder)
-update, one mask update, each on a fresh batch and fresh prior samples, each its own zero_grad / backward / step;
+update, one mask update, each on a fresh batch and fresh prior samples, each its own zero_grad / backward / step.
+So one step's batch x holds one fresh batch per update, (updates_per_step, B, d), and the model counts its steps
+in a buffer (checkpointed with its weights) for the schedule below;
 RMSProp with rates 5 lr (autoencoder, mask) and lr (generator, critic), lr = 1e-4; after step 5 R the autoencoder and
 mask losses are multiplied by 1/5 (the official "lr decay" scales the loss, which RMSProp mostly normalises away).
 Deviations, all for the synthetic vectors: the reconstruction is a mean squared error instead of BCE on [0, 1]
@@ -39,21 +41,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from acai_repro.acai.base import Optimizers, frozen
+from acai_repro.common.mlp import glorot_normal, mlp
+from acai_repro.common.model import Model
+from acai_repro.common.players import Optimizers, frozen, update
 
 POLY_WEIGHT_CAP = 2048.0  # c never exceeds this (official)
 ACTIVE_THRESHOLD = 0.1  # a dimension is active when alpha >= 0.1 (official)
 
 
-def mlp(sizes: list[int]) -> nn.Sequential:
+def mlp_net(sizes: list[int]) -> nn.Sequential:
     """Dense layers with ReLU between them and a linear last layer; Glorot-normal weights, zero biases (official)."""
-    layers: list[nn.Module] = []
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        linear = nn.Linear(n_in, n_out)
-        nn.init.xavier_normal_(linear.weight)
-        nn.init.zeros_(linear.bias)
-        layers += [linear] if i == len(sizes) - 2 else [linear, nn.ReLU()]
-    return nn.Sequential(*layers)
+    return mlp(sizes, nn.ReLU, glorot_normal, glorot_normal)
 
 
 def rmsprop(params, lr: float) -> torch.optim.RMSprop:
@@ -85,7 +83,7 @@ def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor) 
     return (grad.norm(dim=1) - 1).pow(2).mean()
 
 
-class WAE(nn.Module):
+class WAE(Model):
     """The baseline: the same encoder, decoder and WGAN-GP latent critic as MaskAAE, without the mask."""
 
     def __init__(
@@ -103,9 +101,10 @@ class WAE(nn.Module):
         self.m, self.d, self.gp_weight, self.n_critic = m, d, gp_weight, n_critic
         self.variance_weight = 0.0  # the WAE has no variance penalty (nothing is masked)
         self.reg_interval = reg_interval or official_reg_interval(m)
-        self.encoder = mlp([d] + [width] * depth + [m])  # E: (B, d) -> (B, m)
-        self.decoder = mlp([m] + [width] * depth + [d])  # G: (B, m) -> (B, d), linear output
-        self.critic = mlp([m] + [width] * depth + [1])  # D: (B, m) -> (B, 1)
+        self.encoder = mlp_net([d] + [width] * depth + [m])  # E: (B, d) -> (B, m)
+        self.decoder = mlp_net([m] + [width] * depth + [d])  # G: (B, m) -> (B, d), linear output
+        self.critic = mlp_net([m] + [width] * depth + [1])  # D: (B, m) -> (B, 1)
+        self.register_buffer("steps_done", torch.zeros((), dtype=torch.int64))  # 0-based index of the next step
         self.optimizers = Optimizers({
             "ae": rmsprop([*self.encoder.parameters(), *self.decoder.parameters()], 5 * lr),
             "gen": rmsprop(self.encoder.parameters(), lr),
@@ -117,12 +116,21 @@ class WAE(nn.Module):
         """The mask (m,): all ones for the WAE."""
         return torch.ones(self.m, device=self.encoder[0].weight.device)
 
+    @property
+    def updates_per_step(self) -> int:
+        """Fresh batches one step consumes: autoencoder, n_critic critic updates, generator."""
+        return self.n_critic + 2
+
     def active_dims(self) -> int:
         return int((self.alpha >= ACTIVE_THRESHOLD).sum())
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """The unmasked code E(x): (B, d) -> (B, m)."""
         return self.encoder(x)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """G(alpha * z): (B, m) -> (B, d), the masked code decoded."""
+        return self.decoder(self.alpha.detach() * z)
 
     def generate(self, count: int) -> torch.Tensor:
         """Samples G(alpha * p), p ~ N(0, I_m): (count, d)."""
@@ -139,10 +147,7 @@ class WAE(nn.Module):
         rec = F.mse_loss(self.decoder(alpha * z), x)
         variance = ((z.mean(0) - z).pow(2) * torch.exp(-10 * alpha.pow(2))).mean()  # ~0 weight where alpha ~ 1
         loss = rec + self.variance_weight * variance
-        opt = self.optimizers["ae"]
-        opt.zero_grad()
-        (loss * loss_decay(step, self.reg_interval)).backward()
-        opt.step()
+        update(self.optimizers["ae"], loss * loss_decay(step, self.reg_interval))
         return {"loss_ae": loss.detach(), "rec": rec.detach(), "variance": variance.detach()}
 
     def critic_step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -152,28 +157,32 @@ class WAE(nn.Module):
         p = alpha * self.prior(x.shape[0])  # (B, m)
         wasserstein = self.critic(p).mean() - self.critic(z).mean()  # the critic's estimate of W(p, z)
         loss = -wasserstein + self.gp_weight * gradient_penalty(self.critic, p, z)
-        opt = self.optimizers["critic"]
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+        update(self.optimizers["critic"], loss)
         return {"loss_critic": loss.detach(), "wasserstein": wasserstein.detach()}
 
     def generator_step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Update E alone on L_gen = -mean D(alpha E(x)), with D frozen."""
         with frozen(self.critic):
             loss = -self.critic(self.alpha.detach() * self.encoder(x)).mean()
-        opt = self.optimizers["gen"]
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return {"loss_gen": loss.detach()}
+        return {"loss_gen": update(self.optimizers["gen"], loss)}
 
-    def train_step(self, next_batch, step: int) -> dict[str, torch.Tensor]:
-        """One official step at 0-based ``step``; ``next_batch()`` returns a fresh (B, d) batch for each update."""
-        losses = self.autoencoder_step(next_batch(), step)
+    def train_step(self, x: torch.Tensor, label: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """One official step: ``x`` (updates_per_step, B, d) holds a fresh batch for each update, in order
+        (``label`` is not used)."""
+        if x.dim() != 3 or len(x) != self.updates_per_step:
+            raise ValueError(f"{type(self).__name__}.train_step needs one batch per update, "
+                             f"({self.updates_per_step}, B, d), got {tuple(x.shape)}")
+        step = int(self.steps_done)
+        losses = self.updates(iter(x), step)
+        self.steps_done += 1
+        return losses
+
+    def updates(self, batches, step: int) -> dict[str, torch.Tensor]:
+        """The updates of the 0-based ``step``, each on the next of ``batches``."""
+        losses = self.autoencoder_step(next(batches), step)
         for _ in range(self.n_critic):
-            losses.update(self.critic_step(next_batch()))  # the last critic update's losses are reported
-        losses.update(self.generator_step(next_batch()))
+            losses.update(self.critic_step(next(batches)))  # the last critic update's losses are reported
+        losses.update(self.generator_step(next(batches)))
         return losses
 
 
@@ -209,17 +218,18 @@ class MaskAAE(WAE):
             gap = self.critic(alpha * z).mean() - self.critic(alpha * p).mean()  # -W estimate
         poly = ((1 - alpha) * alpha).abs().sum()
         loss = self.mask_rec_weight * rec + (1 - gap).pow(2) + c * poly
-        opt = self.optimizers["mask"]
-        opt.zero_grad()
-        (loss * loss_decay(step, self.reg_interval)).backward()
-        opt.step()
+        update(self.optimizers["mask"], loss * loss_decay(step, self.reg_interval))
         with torch.no_grad():
             self.a.clamp_(min=0.0)  # Keras NonNeg constraint, applied after the update
         return {"loss_mask": loss.detach(), "poly": poly.detach(), "c": torch.tensor(c, device=x.device)}
 
-    def train_step(self, next_batch, step: int) -> dict[str, torch.Tensor]:
-        losses = super().train_step(next_batch, step)
-        losses.update(self.mask_step(next_batch(), step))
+    @property
+    def updates_per_step(self) -> int:
+        return super().updates_per_step + 1  # and the mask
+
+    def updates(self, batches, step: int) -> dict[str, torch.Tensor]:
+        losses = super().updates(batches, step)
+        losses.update(self.mask_step(next(batches), step))
         losses["active_dims"] = (self.alpha.detach() >= ACTIVE_THRESHOLD).sum().float()
         return losses
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from .registry import notebook_path, resolve
+from .schema import ParameterError
 from .runs import LOCK_ENV, acquire, run_dir_for
 
 
@@ -29,7 +30,7 @@ def is_finished(name: str, run_dir: Path) -> bool:
 
 def run_notebook(name: str, profile: str = "quick", overrides: Mapping[str, Any] | None = None,
                  results_root: Path | None = None, progress: bool = False, reuse_finished: bool = False) -> Path:
-    """Execute one run and return its folder (``results/<profile>/<name>/<run-id>``).
+    """Execute one run and return its folder (``results/<profile>/<name>/<run-id>``, or the ``run_dir`` given).
 
     ``reuse_finished`` returns a finished run's folder without executing it again (the book does this); by default a
     run is re-executed, resuming its training from the last checkpoint.
@@ -39,7 +40,7 @@ def run_notebook(name: str, profile: str = "quick", overrides: Mapping[str, Any]
     from .kernels import UnixSocketKernelManager
 
     params = resolve(name, profile, overrides)
-    run_dir = run_dir_for(name, params, results_root).resolve()
+    run_dir = Path(params["run_dir"] or run_dir_for(name, params, results_root)).resolve()
     if reuse_finished and is_finished(name, run_dir):
         return run_dir
     lock = acquire(run_dir)
@@ -94,6 +95,9 @@ def sweep(name: str, profile: str, grid: Grid | Sequence[Grid], overrides: Mappi
           reuse_finished: bool = False) -> list[tuple[dict[str, Any], Path | Exception]]:
     """Many runs from one call, in a local process pool. Every combination is validated before any runs."""
     combos = [{**(overrides or {}), **combo} for combo in expand_grid(grid)]
+    if any(combo.get("run_dir") for combo in combos) and len(combos) > 1:
+        raise ParameterError("a sweep's runs each get their own folder: drop run_dir (use --results ROOT to choose "
+                             "where the run folders go)")
     for combo in combos:
         resolve(name, profile, combo)
     outcomes: list[tuple[dict[str, Any], Path | Exception]] = []

@@ -1,1 +1,0 @@
-"""Evaluation metrics shared by the chapters (``lines``: the ACAI lines benchmark's Mean Distance and Smoothness)."""
