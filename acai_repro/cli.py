@@ -2,6 +2,7 @@
 
     acai-repro run lines_benchmark --profile smoke -p seed 1
     acai-repro sweep lines_benchmark --profile smoke -g seed 0,1,2 --jobs 2
+    acai-repro sweep lines_benchmark --profile smoke -g seed 0,1,2 --cluster local:2
     acai-repro params lines_benchmark
     acai-repro book
 
@@ -34,10 +35,17 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="execute one run")
     add_run_options(run)
-    sw = sub.add_parser("sweep", help="execute a grid of runs in a local process pool")
+    sw = sub.add_parser("sweep", help="execute a grid of runs in a local process pool or on a Dask cluster")
     add_run_options(sw)
     sw.add_argument("-g", "--grid", nargs=2, action="append", default=[], metavar=("NAME", "V1,V2,..."))
-    sw.add_argument("--jobs", type=int, default=1, help="runs at once")
+    sw.add_argument("--jobs", type=int, default=None, help="runs at once in the local process pool (default 1)")
+    sw.add_argument("--cluster", default=None, metavar="SPEC",
+                    help="run on Dask instead, one task per run: local:N (N worker processes here), tcp://HOST:PORT "
+                         "(a running scheduler) or slurm:N[,KEY=VALUE...] (dask-jobqueue); see book/runs.md")
+    sw.add_argument("--gpu", action="store_true",
+                    help="with --cluster: every run asks for a worker with the resource GPU (-p device cuda does too)")
+    sw.add_argument("--retries", type=int, default=None, metavar="N",
+                    help="with --cluster: submit a run that raised again, up to N times (default 1)")
     params = sub.add_parser("params", help="list a notebook's parameters and their valid values")
     params.add_argument("notebook")
     book = sub.add_parser("book", help="build the book (paper results where committed, else the quick profile)")
@@ -74,9 +82,12 @@ def _main(args: argparse.Namespace) -> int:
                            reuse_finished=args.reuse_finished))
         return 0
     grid = {name: [schema.parse([(name, v)])[name] for v in values.split(",")] for name, values in args.grid}
+    if args.cluster is not None and args.jobs is not None:
+        raise ParameterError("--jobs sizes the local process pool; with --cluster the workers set how many runs go "
+                             "at once (local:N for N)")
     failed = 0
-    for combo, outcome in sweep(args.notebook, args.profile, grid, overrides, args.jobs, args.results,
-                                   args.reuse_finished):
+    for combo, outcome in sweep(args.notebook, args.profile, grid, overrides, args.jobs or 1, args.results,
+                                args.reuse_finished, cluster=args.cluster, gpu=args.gpu, retries=args.retries):
         failed += isinstance(outcome, Exception)
         print(f"{combo}: {'FAILED ' if isinstance(outcome, Exception) else ''}{outcome}")
     return 1 if failed else 0

@@ -92,14 +92,37 @@ def expand_grid(grid: Grid | Sequence[Grid]) -> list[dict[str, Any]]:
 
 def sweep(name: str, profile: str, grid: Grid | Sequence[Grid], overrides: Mapping[str, Any] | None = None,
           jobs: int = 1, results_root: Path | None = None,
-          reuse_finished: bool = False) -> list[tuple[dict[str, Any], Path | Exception]]:
-    """Many runs from one call, in a local process pool. Every combination is validated before any runs."""
+          reuse_finished: bool = False, cluster: Any = None, gpu: bool = False,
+          retries: int | None = None) -> list[tuple[dict[str, Any], Path | Exception]]:
+    """Many runs from one call, in a local process pool of ``jobs`` processes, or on a Dask ``cluster``.
+
+    ``cluster``: a ``--cluster`` value (``local:N``, ``tcp://HOST:PORT``, ``slurm:N[,KEY=VALUE...]``), a Dask
+    cluster object (``LocalCluster``, dask-jobqueue's ``SLURMCluster``, ...) or a ``distributed.Client``; each run is
+    one task (runner/cluster.py). There ``gpu=True`` makes every run ask for the worker resource ``GPU=1`` (runs with
+    ``device=cuda`` always do) and a run that raised is submitted again ``retries`` times (default 1).
+    The cluster value and every combination are validated before any cluster starts or any run begins.
+    """
+    spec = None
+    if cluster is not None:
+        from .cluster import parse_cluster
+
+        spec = parse_cluster(cluster) if isinstance(cluster, str) else cluster
+        if jobs != 1:
+            raise ParameterError("jobs is the size of the local process pool; on a cluster its workers set how many "
+                                 "runs go at once (local:N for N)")
+    elif gpu or retries is not None:
+        raise ParameterError("gpu and retries apply to a sweep on a Dask cluster: add --cluster (cluster=)")
     combos = [{**(overrides or {}), **combo} for combo in expand_grid(grid)]
     if any(combo.get("run_dir") for combo in combos) and len(combos) > 1:
         raise ParameterError("a sweep's runs each get their own folder: drop run_dir (use --results ROOT to choose "
                              "where the run folders go)")
     for combo in combos:
         resolve(name, profile, combo)
+    if spec is not None:
+        from .cluster import run_on_cluster
+
+        return run_on_cluster(spec, name, profile, combos, results_root, reuse_finished, gpu=gpu,
+                              retries=1 if retries is None else retries)
     outcomes: list[tuple[dict[str, Any], Path | Exception]] = []
     pool = ProcessPoolExecutor(max_workers=max(1, jobs))
     try:
