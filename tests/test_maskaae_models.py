@@ -12,6 +12,7 @@ from torch import nn
 from acai_repro.maskaae.experiment import mask_history, train_maskaae
 from acai_repro.maskaae.model import (MaskAAE, WAE, build_model, gradient_penalty, loss_decay,
                                       official_reg_interval, poly_weight)
+from acai_repro.maskaae.optim import TF1RMSProp
 from acai_repro.maskaae.params import MASKAAE_DIMENSIONALITY
 from acai_repro.runner.runs import Run
 from acai_repro.training import History
@@ -55,7 +56,12 @@ def test_optimizers_are_the_official_rmsprop(name):
     if name == "maskaae":
         assert rates["mask"] == pytest.approx(5e-4)
     for opt in model.optimizers.values():
-        assert isinstance(opt, torch.optim.RMSprop) and opt.defaults["alpha"] == 0.9 and opt.defaults["eps"] == 1e-10
+        assert isinstance(opt, TF1RMSProp) and opt.defaults["decay"] == 0.9 and opt.defaults["eps"] == 1e-10
+        assert opt.defaults["initial_ms"] == 1.0  # TF1's rms slot starts at ones
+    other = build_model(name, 4, d=12, width=16, optimizer="torch")
+    assert all(isinstance(opt, torch.optim.RMSprop) for opt in other.optimizers.values())
+    with pytest.raises(ValueError, match="optimizer must be tf1 or torch"):
+        build_model(name, 4, d=12, optimizer="adam")
 
 
 @pytest.mark.parametrize("name", ["wae", "maskaae"])
@@ -242,3 +248,28 @@ def test_train_maskaae_draws_a_batch_per_update_and_traces_the_mask(tmp_path):
     trace = torch.load(tmp_path / "mask_trace.pt", weights_only=False)
     np.testing.assert_array_equal(trace["steps"], [2, 4])
     assert trace["alpha"].shape == (2, 3) and (tmp_path / "history.json").is_file()
+
+
+def test_tf1_rmsprop_against_the_tf1_update_rule_by_hand():
+    """ms starts at 1: ms_1 = 0.9 + 0.1 g^2, w_1 = w_0 - lr g / sqrt(ms_1 + eps), then again with ms_1."""
+    w = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+    opt = TF1RMSProp([w], lr=0.1)
+    w.grad = torch.tensor([2.0, 0.01])
+    opt.step()
+    ms1 = [0.9 + 0.1 * 4.0, 0.9 + 0.1 * 1e-4]  # 1.3, 0.90001
+    expected = [1.0 - 0.1 * 2.0 / math.sqrt(ms1[0] + 1e-10), -2.0 - 0.1 * 0.01 / math.sqrt(ms1[1] + 1e-10)]
+    assert w.tolist() == pytest.approx(expected, rel=1e-6)
+    assert opt.state[w]["ms"].tolist() == pytest.approx(ms1, rel=1e-6)
+    w.grad = torch.tensor([-1.0, 0.0])
+    opt.step()
+    ms2 = [0.9 * ms1[0] + 0.1, 0.9 * ms1[1]]
+    expected = [expected[0] + 0.1 / math.sqrt(ms2[0] + 1e-10), expected[1]]
+    assert w.tolist() == pytest.approx(expected, rel=1e-6)
+    # A small gradient moves a weight little under TF1's rule; PyTorch's RMSprop (ms from 0) moves it ~3.2 lr.
+    v = torch.nn.Parameter(torch.zeros(1))
+    torch_opt = torch.optim.RMSprop([v], lr=0.1, alpha=0.9, eps=1e-10)
+    v.grad = torch.tensor([0.01])
+    torch_opt.step()
+    assert v.item() == pytest.approx(-0.1 / math.sqrt(0.1), rel=1e-5)
+    with pytest.raises(ValueError, match="decay"):
+        TF1RMSProp([w], lr=0.1, decay=1.0)

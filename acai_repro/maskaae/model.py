@@ -26,12 +26,13 @@ As the official code: one step = autoencoder update, ``n_critic`` = 5 critic upd
 update, one mask update, each on a fresh batch and fresh prior samples, each its own zero_grad / backward / step.
 So one step's batch x holds one fresh batch per update, (updates_per_step, B, d), and the model counts its steps
 in a buffer (checkpointed with its weights) for the schedule below;
-RMSProp with rates 5 lr (autoencoder, mask) and lr (generator, critic), lr = 1e-4; after step 5 R the autoencoder and
-mask losses are multiplied by 1/5 (the official "lr decay" scales the loss, which RMSProp mostly normalises away).
+RMSProp as TensorFlow 1 has it (:mod:`~acai_repro.maskaae.optim`: mean square starting at 1) with rates 5 lr
+(autoencoder, mask) and lr (generator, critic), lr = 1e-4; after step 5 R the autoencoder and mask losses are
+multiplied by 1/5 (the official "lr decay" scales the loss, which RMSProp mostly normalises away). Dense layers as
+the official ``tf.layers.dense`` calls make them: Glorot-normal kernels, Glorot-uniform biases.
 Deviations, all for the synthetic vectors: the reconstruction is a mean squared error instead of BCE on [0, 1]
 pixels (the vectors are unbounded and standardised), so the decoder's output is linear and the mask loss's
-reconstruction weight lambda_r is a parameter to retune (official 1000 with BCE); the nets are small ReLU MLPs; the
-RMSProp running average starts at 0 (PyTorch) rather than 1 (TensorFlow 1).
+reconstruction weight lambda_r is a parameter to retune (official 1000 with BCE); the nets are small ReLU MLPs.
 """
 from __future__ import annotations
 
@@ -44,19 +45,33 @@ from torch import nn
 from acai_repro.common.mlp import glorot_normal, mlp
 from acai_repro.common.model import Model
 from acai_repro.common.players import Optimizers, frozen, update
+from acai_repro.maskaae.optim import TF1RMSProp
 
 POLY_WEIGHT_CAP = 2048.0  # c never exceeds this (official)
 ACTIVE_THRESHOLD = 0.1  # a dimension is active when alpha >= 0.1 (official)
 
 
-def mlp_net(sizes: list[int]) -> nn.Sequential:
-    """Dense layers with ReLU between them and a linear last layer; Glorot-normal weights, zero biases (official)."""
-    return mlp(sizes, nn.ReLU, glorot_normal, glorot_normal)
+def tf1_dense_init(layer: nn.Linear) -> None:
+    """The official dense layers: Glorot-normal kernels, and ``bias_initializer=None``, which in TensorFlow 1 falls
+    back to ``get_variable``'s default, Glorot-uniform: for a bias of n units U(-sqrt(3 / n), sqrt(3 / n))."""
+    glorot_normal(layer)
+    limit = math.sqrt(3.0 / layer.out_features)
+    nn.init.uniform_(layer.bias, -limit, limit)
 
 
-def rmsprop(params, lr: float) -> torch.optim.RMSprop:
-    """RMSProp with TensorFlow 1's decay 0.9 and epsilon 1e-10 (PyTorch's defaults are 0.99 and 1e-8)."""
-    return torch.optim.RMSprop(params, lr=lr, alpha=0.9, eps=1e-10)
+def mlp_net(sizes: list[int], bias: str = "tf1") -> nn.Sequential:
+    """Dense layers with ReLU between them and a linear last layer, initialised as the official code does
+    (``bias="tf1"``) or with zero biases (``bias="zeros"``)."""
+    init = tf1_dense_init if bias == "tf1" else glorot_normal
+    return mlp(sizes, nn.ReLU, init, init)
+
+
+def rmsprop(params, lr: float, kind: str = "tf1") -> torch.optim.Optimizer:
+    """The official TensorFlow 1 RMSProp (``kind="tf1"``: :class:`~acai_repro.maskaae.optim.TF1RMSProp`), or
+    PyTorch's with TF1's decay and epsilon (``kind="torch"``: mean square starting at 0, epsilon outside the root)."""
+    if kind == "torch":
+        return torch.optim.RMSprop(params, lr=lr, alpha=0.9, eps=1e-10)
+    return TF1RMSProp(params, lr=lr)
 
 
 def official_reg_interval(m: int) -> int:
@@ -96,19 +111,25 @@ class WAE(Model):
         gp_weight: float = 10.0,  # lambda_gp (official 10)
         n_critic: int = 5,  # critic updates per step (official 5)
         reg_interval: int = 0,  # R of the schedule; 0 = the official rule official_reg_interval(m)
+        optimizer: str = "tf1",  # "tf1": TensorFlow 1's RMSProp (official); "torch": PyTorch's
+        bias_init: str = "tf1",  # "tf1": Glorot-uniform biases (official); "zeros"
     ) -> None:
         super().__init__()
         self.m, self.d, self.gp_weight, self.n_critic = m, d, gp_weight, n_critic
         self.variance_weight = 0.0  # the WAE has no variance penalty (nothing is masked)
         self.reg_interval = reg_interval or official_reg_interval(m)
-        self.encoder = mlp_net([d] + [width] * depth + [m])  # E: (B, d) -> (B, m)
-        self.decoder = mlp_net([m] + [width] * depth + [d])  # G: (B, m) -> (B, d), linear output
-        self.critic = mlp_net([m] + [width] * depth + [1])  # D: (B, m) -> (B, 1)
+        if optimizer not in ("tf1", "torch") or bias_init not in ("tf1", "zeros"):
+            raise ValueError(f"optimizer must be tf1 or torch and bias_init tf1 or zeros; got {optimizer!r}, "
+                             f"{bias_init!r}")
+        self.optimizer_kind = optimizer
+        self.encoder = mlp_net([d] + [width] * depth + [m], bias_init)  # E: (B, d) -> (B, m)
+        self.decoder = mlp_net([m] + [width] * depth + [d], bias_init)  # G: (B, m) -> (B, d), linear output
+        self.critic = mlp_net([m] + [width] * depth + [1], bias_init)  # D: (B, m) -> (B, 1)
         self.register_buffer("steps_done", torch.zeros((), dtype=torch.int64))  # 0-based index of the next step
         self.optimizers = Optimizers({
-            "ae": rmsprop([*self.encoder.parameters(), *self.decoder.parameters()], 5 * lr),
-            "gen": rmsprop(self.encoder.parameters(), lr),
-            "critic": rmsprop(self.critic.parameters(), lr),
+            "ae": rmsprop([*self.encoder.parameters(), *self.decoder.parameters()], 5 * lr, optimizer),
+            "gen": rmsprop(self.encoder.parameters(), lr, optimizer),
+            "critic": rmsprop(self.critic.parameters(), lr, optimizer),
         })
 
     @property
@@ -195,12 +216,14 @@ class MaskAAE(WAE):
         variance_weight: float = 100.0,  # lambda_v of the variance penalty (official 100)
         mask_rec_weight: float = 1000.0,  # lambda_r in L_mask (official 1000 with BCE; retuned for MSE)
         mask_lr: float | None = None,  # RMSProp rate of a; None = 5 lr (official)
+        mask_init: float = 5.0,  # a starts U(0, mask_init) (official 5: alpha in (0, 0.993))
         **kwargs,  # as WAE: d, width, depth, lr, gp_weight, n_critic, reg_interval
     ) -> None:
         super().__init__(m, **kwargs)
         self.variance_weight, self.mask_rec_weight = variance_weight, mask_rec_weight
-        self.a = nn.Parameter(torch.empty(m).uniform_(0.0, 5.0))  # a ~ U(0, 5), alpha = 1 - e^{-a} in (0, 0.993)
-        self.optimizers["mask"] = rmsprop([self.a], mask_lr or 5 * self.optimizers["gen"].defaults["lr"])
+        self.a = nn.Parameter(torch.empty(m).uniform_(0.0, mask_init))  # official a ~ U(0, 5): alpha in (0, 0.993)
+        self.optimizers["mask"] = rmsprop([self.a], mask_lr or 5 * self.optimizers["gen"].defaults["lr"],
+                                          self.optimizer_kind)
 
     @property
     def alpha(self) -> torch.Tensor:
@@ -237,7 +260,7 @@ class MaskAAE(WAE):
 def build_model(name: str, m: int, **kwargs) -> WAE:
     """"wae" or "maskaae"; MaskAAE-only keywords are dropped for the WAE."""
     if name == "wae":
-        for key in ("variance_weight", "mask_rec_weight", "mask_lr"):
+        for key in ("variance_weight", "mask_rec_weight", "mask_lr", "mask_init"):
             kwargs.pop(key, None)
         return WAE(m, **kwargs)
     if name == "maskaae":
