@@ -147,7 +147,11 @@ def build_table(notebook: str, profile: str, grid: Any, results_root: Path | Non
         row["commands"] = [r["command"] for r in group]
         for m in metrics:
             values = [float(r["metrics"][m]) for r in group if m in r["metrics"]]
-            row[m] = (mean(values), stdev(values) if len(values) > 1 else None) if values else ("—", None)
+            finite = [v for v in values if not math.isnan(v)]  # NaN: undefined for that run (e.g. NAC of one code)
+            if finite:
+                row[m] = (mean(finite), stdev(finite) if len(finite) > 1 else None)
+            else:
+                row[m] = (math.nan if values else "—", None)
         rows.append(row)
     return Table(notebook, profile, keys, metrics, rows, sweep_commands(notebook, profile, grid), missing,
                  sorted({r["device"] for r in records}), sorted({r["git_commit"] for r in records}))

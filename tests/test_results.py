@@ -1,5 +1,6 @@
 """Result tables from metrics.json: grouping over seeds, paper values and their labels, the README blocks, staleness."""
 import json
+import math
 import subprocess
 from pathlib import Path
 
@@ -46,6 +47,16 @@ def test_table_pools_seeds_labels_unverified_values_and_lists_missing_runs(tmp_p
     assert "acai-repro sweep acai_lines --profile quick -g model baseline,acai -g seed 0,1" in text
     assert "No finished run yet for: model acai, seed 1." in text
     assert build_table("acai_lines", "quick", GRID, tmp_path / "nothing") is None
+
+
+def test_nan_metrics_are_left_out_of_the_mean_and_all_nan_reads_nan(tmp_path):
+    """A metric a run cannot define (NaN, e.g. NAC with one active code) is left out of its row's mean and std."""
+    write_record(tmp_path, "baseline", 0, float("nan"))
+    write_record(tmp_path, "baseline", 1, 0.7)
+    write_record(tmp_path, "acai", 0, float("nan"))
+    baseline, acai = build_table("acai_lines", "quick", GRID, tmp_path).rows
+    assert baseline["smoothness"] == (0.7, None)
+    assert math.isnan(acai["smoothness"][0]) and acai["smoothness"][1] is None
 
 
 def test_fmt():
