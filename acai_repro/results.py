@@ -22,7 +22,7 @@ from typing import Any
 
 from .runner import find_runs, resolve
 from .runner.execute import expand_grid
-from .runner.registry import SCHEMAS, SUMMARIES, repo_root, summary_of
+from .runner.registry import SUMMARIES, code_paths, repo_root, summary_of
 from .runner.runs import RUNNER_ONLY, sweep_commands
 
 # Paper values the reference notes could not re-read from the papers: labelled "unverified" wherever shown.
@@ -44,8 +44,6 @@ TABLE_METRICS: dict[str, tuple[str, ...]] = {
 }
 
 # Library code every notebook depends on; a notebook also depends on its paper's subpackage.
-SHARED_CODE = ("acai_repro/data", "acai_repro/common", "acai_repro/training.py", "acai_repro/plots.py",
-               "acai_repro/checkpoints.py", "acai_repro/runner")
 BLOCK = re.compile(r"(<!-- results: (\w+) (\w+) -->\n)(.*?)(<!-- /results -->)", re.S)
 
 
@@ -208,12 +206,6 @@ def render_readme(text: str, results_root: Path | None = None) -> str:
     return BLOCK.sub(block, text)
 
 
-def code_paths(notebook: str) -> list[str]:
-    """What a notebook's results depend on: the notebook, its profiles, its paper's subpackage and the shared code."""
-    package = SCHEMAS[notebook].split(":")[0].rsplit(".", 1)[0].replace(".", "/")
-    return [f"notebooks/{notebook}.ipynb", f"notebooks/{notebook}.paper.yaml", package, *SHARED_CODE]
-
-
 def code_changed_since(record: dict[str, Any], top: Path | None = None) -> str | None:
     """Why a committed run may be stale (its code changed since its commit), or None when it is current."""
     top = top or repo_root()
@@ -226,7 +218,7 @@ def code_changed_since(record: dict[str, Any], top: Path | None = None) -> str |
     if known.returncode != 0:
         return f"produced at commit {commit!r}, which this checkout does not have"
     changed = subprocess.run(["git", "-C", str(top), "diff", "--name-only", base, "HEAD", "--",
-                              *code_paths(record["notebook"])], capture_output=True, text=True).stdout.split()
+                              *code_paths(record["notebook"], top)], capture_output=True, text=True).stdout.split()
     if changed:
         return f"code changed since {base[:12]}: {', '.join(changed[:5])}" + (" ..." if len(changed) > 5 else "")
     return f"produced from uncommitted changes on top of {base[:12]}" if dirty else None

@@ -81,9 +81,13 @@ def git(top: Path, *args: str) -> str:
 
 
 def test_a_committed_run_is_flagged_when_its_code_changes(tmp_path):
-    for path in ("notebooks/acai_lines.ipynb", "acai_repro/acai/acai.py", "acai_repro/gaia/model.py"):
+    for path in ("acai_repro/acai/acai.py", "acai_repro/acai/lines_eval.py", "acai_repro/gaia/model.py"):
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / path).write_text("v1\n")
+    (tmp_path / "acai_repro/acai/params.py").write_text("from acai_repro.acai import acai\n")  # the schema's module
+    notebook = {"cells": [{"cell_type": "code", "source": ["%matplotlib inline\n", "import acai_repro.acai.params\n"]}]}
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "notebooks/acai_lines.ipynb").write_text(json.dumps(notebook))
     git(tmp_path, "init", "-q")
     git(tmp_path, "add", ".")
     git(tmp_path, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "v1")
@@ -98,6 +102,9 @@ def test_a_committed_run_is_flagged_when_its_code_changes(tmp_path):
     (tmp_path / "acai_repro/acai/acai.py").write_text("v2\n")
     git(tmp_path, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "acai")
     assert code_changed_since(record, tmp_path) == f"code changed since {record['git_commit'][:12]}: acai_repro/acai/acai.py"
+    (tmp_path / "acai_repro/acai/lines_eval.py").write_text("v2\n")  # same paper, a module the notebook does not import
+    git(tmp_path, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "lines_eval")
+    assert "lines_eval" not in code_changed_since(record, tmp_path)
 
 
 def test_results_cli_prints_tables(tmp_path, capsys):
@@ -114,3 +121,27 @@ def test_live_widgets_are_marked_live_only():
     nb.cells = [nbformat.v4.new_code_cell("x = 1"), widget]
     assert mark_live_widgets(nb) == 1
     assert [c.source for c in nb.cells] == ["x = 1", LIVE_ONLY, "interact(f)"]
+
+
+def test_a_run_is_dirty_only_when_its_own_code_is_uncommitted(tmp_path, monkeypatch):
+    from acai_repro.runner import runs
+
+    for path in ("acai_repro/acai/acai.py", "acai_repro/gaia/model.py", "book/x.md"):
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text("v1\n")
+    for notebook, module in (("acai_lines", "acai_repro.acai.acai"), ("gaia_attributes", "acai_repro.gaia.model")):
+        (tmp_path / "notebooks").mkdir(exist_ok=True)
+        (tmp_path / f"notebooks/{notebook}.ipynb").write_text(
+            json.dumps({"cells": [{"cell_type": "code", "source": [f"import {module}\n"]}]}))
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "add", ".")
+    git(tmp_path, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "v1")
+    monkeypatch.setattr(runs, "repo_root", lambda: tmp_path)
+    head = git(tmp_path, "rev-parse", "HEAD")
+    (tmp_path / "book/x.md").write_text("v2\n")  # a book page and another paper's code: not this run's
+    (tmp_path / "acai_repro/gaia/model.py").write_text("v2\n")
+    assert runs.git_commit("acai_lines") == head
+    assert runs.git_commit() == head + "-dirty"  # no notebook named: any tracked change counts
+    assert runs.git_commit("gaia_attributes") == head + "-dirty"
+    (tmp_path / "acai_repro/acai/acai.py").write_text("v2\n")
+    assert runs.git_commit("acai_lines") == head + "-dirty"

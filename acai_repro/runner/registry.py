@@ -6,7 +6,9 @@ notebook's own parameters cell, i.e. the schema defaults. Each schema lives in i
 """
 from __future__ import annotations
 
+import ast
 import importlib
+import json
 import os
 from pathlib import Path
 from typing import Any, Mapping
@@ -29,6 +31,65 @@ SCHEMAS = {
     "maskaae_summary": "acai_repro.maskaae.params:MASKAAE_SUMMARY",
 }
 CHAPTERS = tuple(SCHEMAS)
+
+# Code every notebook's results depend on, beside its own notebook, profile file and the modules it imports.
+SHARED_CODE = ("acai_repro/data", "acai_repro/common", "acai_repro/training.py", "acai_repro/plots.py",
+               "acai_repro/checkpoints.py", "acai_repro/runner")
+
+
+def code_paths(notebook: str, top: Path | None = None) -> list[str]:
+    """What a notebook's results depend on: the notebook, its profile file, the shared code, and every project module
+    that its code cells (or its schema's module) import, followed through their own imports.
+
+    Read from the checkout ``top`` (default: this one). Module-level, so an edit of another notebook's module in the same paper (say the lines experiment) does not
+    mark the MNIST runs stale. Files are relative to the checkout, as ``git diff --name-only`` prints them.
+    """
+    top = top or repo_root()
+    cells = json.loads((top / "notebooks" / f"{notebook}.ipynb").read_text())["cells"]
+    sources = ["\n".join(line for line in "".join(c["source"]).splitlines() if not line.lstrip().startswith(("%", "!")))
+               for c in cells if c["cell_type"] == "code"]
+    todo = [SCHEMAS[notebook].split(":")[0]]
+    for source in sources:
+        todo += _imported(ast.parse(source), None)
+    seen: set[str] = set()
+    while todo:
+        module = todo.pop()
+        path = _module_file(top, module)
+        if path is None or path in seen:
+            continue
+        seen.add(path)
+        parts = module.split(".")
+        todo += [".".join(parts[:i]) for i in range(2, len(parts))]  # parent packages' __init__ run first
+        package = module if path.endswith("__init__.py") else module.rsplit(".", 1)[0]
+        todo += _imported(ast.parse((top / path).read_text()), package)
+    return [f"notebooks/{notebook}.ipynb", f"notebooks/{notebook}.paper.yaml", *SHARED_CODE, *sorted(seen)]
+
+
+def _imported(tree: ast.AST, package: str | None) -> list[str]:
+    """Project modules an AST imports (absolute ``acai_repro...`` or relative to ``package``), with the names a
+    ``from X import name`` brings (they may be submodules)."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [a.name for a in node.names if a.name.startswith("acai_repro")]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level and package:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(anchor + ([base] if base else []))
+            if base.startswith("acai_repro"):
+                found += [base] + [f"{base}.{a.name}" for a in node.names]
+    return found
+
+
+def _module_file(top: Path, module: str) -> str | None:
+    """``acai_repro/x/y.py`` or ``acai_repro/x/y/__init__.py`` for module ``acai_repro.x.y``, None if neither."""
+    base = module.replace(".", "/")
+    for candidate in (f"{base}.py", f"{base}/__init__.py"):
+        if (top / candidate).is_file():
+            return candidate
+    return None
+
 
 # Summary notebooks read the runs of another notebook and never train: summary name -> (run notebook,
 # "module:attribute" of its sweeps). The sweeps attribute is {profile: {parameter: [values, ...]}}, the grid of runs

@@ -20,7 +20,7 @@ from typing import Any, Mapping
 
 from filelock import FileLock, Timeout
 
-from .registry import get_schema, profile_values, repo_root
+from .registry import code_paths, get_schema, profile_values, repo_root
 from .schema import ParameterError
 
 METRICS_SCHEMA_VERSION = 1
@@ -87,12 +87,16 @@ def sweep_commands(notebook: str, profile: str, grid: Any) -> list[str]:
                        + [w for k, vs in g.items() for w in ("-g", k, ",".join(map(str, vs)))]) for g in grids]
 
 
-def git_commit() -> str:
+def git_commit(notebook: str | None = None) -> str:
+    """HEAD's commit, with ``-dirty`` when tracked files differ from it: only the files ``notebook``'s results depend
+    on (:func:`~acai_repro.runner.registry.code_paths`) when a notebook is named, so an edit elsewhere in the tree
+    (a book page, another paper) does not mark its runs as made from uncommitted code."""
+    paths = ["--", *code_paths(notebook, repo_root())] if notebook else []
     try:
         out = subprocess.run(["git", "-C", str(repo_root()), "rev-parse", "HEAD"],
                              capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(["git", "-C", str(repo_root()), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "-C", str(repo_root()), "status", "--porcelain", "--untracked-files=no",
+                                *paths], capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.TimeoutExpired):
         return "unknown"
     if out.returncode != 0:
@@ -110,6 +114,10 @@ class Run:
     device: Any
     started: float = field(default_factory=time.time)
     lock: FileLock | None = None
+    commit: str = ""  # the code this run was made by: HEAD (+ "-dirty") when it started
+
+    def __post_init__(self) -> None:
+        self.commit = self.commit or git_commit(self.notebook)
 
     @property
     def figures(self) -> Path:
@@ -141,7 +149,7 @@ class Run:
             "parameters": {k: v for k, v in self.params.items() if k not in RUNNER_ONLY},
             "metrics": dict(metrics),
             "paper": dict(paper or {}),
-            "git_commit": git_commit(),
+            "git_commit": self.commit,
             "device": f"{env['device']} ({env['device_name']})",
             "torch_version": env["torch"],
             "environment": env,
