@@ -33,14 +33,29 @@ def build_mnist_model(family: str, model: str, latent: int, *, lr: float = 1e-4,
                        lr=lr, n_classes=n_classes, **extra)
 
 
-def train_mnist(run, x_train: torch.Tensor, y_train: torch.Tensor, progress: bool = True) -> Trained:
-    """Train (or resume from ``run.dir``) the model ``run.params`` names on random batches of the digits."""
+def train_mnist(run, x_train: torch.Tensor, y_train: torch.Tensor, test_set: tuple[torch.Tensor, torch.Tensor],
+                progress: bool = True) -> Trained:
+    """Train (or resume from ``run.dir``) the model ``run.params`` names on random batches of the digits.
+
+    Every ``eval_every`` steps (and at the end) the downstream metrics of :func:`downstream` are measured on the
+    test digits with ``trace_restarts`` K-means restarts, into ``history.evals``: how the downstream claim moves with
+    the training budget, in the run itself. The evaluation draws no torch random numbers, so it leaves the training
+    trajectory (and an exact resume) untouched.
+    """
     p = run.params
     model = build_mnist_model(p["family"], p["model"], p["latent"], lr=p["lr"], lambda_=p["lambda_"],
                               gamma=p["gamma"], hidden=p["hidden"]).to(run.device)
     data = BatchSampler(x_train, y_train, batch_size=p["batch"], seed=p["seed"])  # uniform, with replacement
+
+    def evaluate(step: int) -> dict[str, float]:
+        model.eval()
+        metrics = downstream(model, (x_train, y_train), test_set, kmeans_restarts=p["trace_restarts"], seed=p["seed"])
+        model.train()
+        return metrics
+
     return train(model, data, steps=p["steps"], run_dir=run.dir, checkpoint_every=p["checkpoint_every"],
-                 log_every=max(1, p["steps"] // 50), desc=f"{p['family']} {p['model']}", progress=progress)
+                 log_every=max(1, p["steps"] // 50), eval_fn=evaluate, eval_every=p["eval_every"] or None,
+                 desc=f"{p['family']} {p['model']}", progress=progress)
 
 
 @torch.no_grad()

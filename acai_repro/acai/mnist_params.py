@@ -19,6 +19,10 @@ ACAI_MNIST = Schema("acai_mnist", {
     "gamma": Param(float, 0.2, "ACAI gamma: share of x in the critic's regulariser input (paper: 0.2)", low=0.0, high=1.0),
     "kmeans_restarts": Param(int, 100, "K-means restarts (random initialisation) for the clustering accuracy",
                              low=1, high=1000),
+    "eval_every": Param(int, 1000, "steps between downstream evaluations during training (0: only at the end)",
+                        low=0, high=2**20),
+    "trace_restarts": Param(int, 10, "K-means restarts of the evaluations during training (the final one uses "
+                            "kmeans_restarts)", low=1, high=1000),
     "n_umap": Param(int, 1000, "test digits embedded by UMAP", low=10, high=10000),
     "n_pairs": Param(int, 10, "pairs of test digits in the interpolation grid (columns)", low=1, high=32),
     "checkpoint_every": Param(int, 250, "steps between checkpoints", low=1, high=2**20),
@@ -31,7 +35,7 @@ ACAI_MNIST_SUMMARY = Schema("acai_mnist_summary", {
 # The runs each profile of the summary expects (acai-repro sweep acai_mnist --profile P -g NAME V1,V2 ...).
 ACAI_MNIST_SWEEPS = {
     "smoke": {"family": ["mlp"], "model": ["baseline", "acai"]},
-    "quick": {"family": ["mlp"], "model": ["baseline", "acai"], "latent": [32], "seed": [0]},
+    "quick": {"family": ["mlp"], "model": ["baseline", "acai"], "latent": [32], "seed": [0, 1, 2]},
     "paper": {"family": ["conv", "mlp"], "model": ["baseline", "acai"], "latent": [32, 256], "seed": [0, 1, 2]},
 }
 
