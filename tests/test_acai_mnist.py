@@ -8,6 +8,7 @@ units so the file runs in seconds.
 """
 
 import copy
+import json
 import math
 
 import numpy as np
@@ -143,14 +144,29 @@ def test_batch_sampler_resumes_identically():
     assert torch.equal(first[0], second[0]) and torch.equal(first[0].flatten().long(), first[1])
 
 
-def test_train_mnist_trains_the_named_model_with_its_probe(tmp_path, batch):
-    x, y = batch
+def test_train_mnist_trains_the_named_model_with_its_probe(tmp_path):
+    x = torch.rand(30, 1, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    y = torch.arange(30) % 10
     params = {**ACAI_MNIST.defaults, "family": "mlp", "model": "acai", "latent": 8, "hidden": 8, "steps": 3,
-              "batch": 2, "checkpoint_every": 2}
-    trained = train_mnist(Run("acai_mnist", params, tmp_path, torch.device("cpu")), x, y, progress=False)
+              "batch": 2, "checkpoint_every": 2, "eval_every": 2, "trace_restarts": 1}
+
+    def trained_with(run_dir, **changes):
+        torch.manual_seed(0)
+        run = Run("acai_mnist", {**params, **changes}, run_dir, torch.device("cpu"))
+        return train_mnist(run, x[:20], y[:20], (x[20:], y[20:]), progress=False)
+
+    trained = trained_with(tmp_path / "a")
     assert isinstance(trained.model, MLPACAI) and trained.model.latent_shape == (8, 1, 1)
     assert {"loss_ae", "loss_critic", "loss_probe"} <= set(trained.history.losses[-1])
-    assert trained.history.losses[-1]["step"] == 3 and (tmp_path / "history.json").is_file()
+    assert trained.history.losses[-1]["step"] == 3 and (tmp_path / "a" / "history.json").is_file()
+    # The downstream metrics are measured every eval_every steps and at the end, on the test digits given ...
+    evals = trained.history.evals
+    assert [row["step"] for row in evals] == [2, 3]
+    assert set(evals[0]) == {"step", "test_mse", "probe_acc", "linear_probe_acc", "clustering_acc"}
+    # ... and leave the training itself untouched (no torch random numbers drawn, the model back in training mode).
+    untraced = trained_with(tmp_path / "b", eval_every=0)
+    assert [row["step"] for row in untraced.history.evals] == [3] and trained.model.training
+    assert untraced.history.losses == trained.history.losses
 
 
 # --- downstream probes ---------------------------------------------------------------------------------------------
@@ -239,7 +255,7 @@ def record(family, latent, model, seed, probe, cluster):
 
 
 def test_summary_comparison_means_over_seeds_and_paper_only_for_conv():
-    from acai_repro.acai.mnist_table import acai_wins, comparison, describe, runs_frame, sweep_command
+    from acai_repro.acai.mnist_table import comparison, describe, runs_frame, sweep_command, verdicts
     records = [record("mlp", 32, "baseline", 0, 0.8, 0.5), record("mlp", 32, "baseline", 1, 0.6, 0.7),
                record("mlp", 32, "acai", 0, 0.9, 0.4), record("conv", 32, "acai", 0, 0.95, 0.9)]
     frame = runs_frame(records)
@@ -249,6 +265,27 @@ def test_summary_comparison_means_over_seeds_and_paper_only_for_conv():
     assert table.loc["mlp", "runs"] == "2/1" and table.loc["conv", "runs"] == "0/1"
     assert np.isnan(table.loc["mlp", "paper_probe_acai"]) and table.loc["conv", "paper_probe_acai"] == 0.9825
     assert np.isnan(table.loc["conv", "probe_baseline"])
-    assert acai_wins(comparison(frame), "probe") == [True] and acai_wins(comparison(frame), "cluster") == [False]
+    assert table.loc["mlp", "probe_baseline_std"] == pytest.approx(0.1)  # population std over the two seeds
+    assert table.loc["mlp", "cluster_acai_std"] == 0.0
+    # ACAI's probe is 0.2 above the baseline's mean, beyond the spread 0.1; its clustering 0.2 below, beyond 0.1.
+    assert verdicts(comparison(frame), "probe") == ["few seeds"]  # one ACAI seed: no spread to judge by
+    at_two = dict(min_seeds=1)
+    assert verdicts(comparison(frame), "probe", **at_two) == ["acai"]
+    assert verdicts(comparison(frame), "cluster", **at_two) == ["baseline"]
+    closer = runs_frame(records[:2] + [record("mlp", 32, "acai", 0, 0.75, 0.65)])
+    assert verdicts(comparison(closer), "probe", **at_two) == ["level"]  # 0.05 above, within the spread 0.1
     assert sweep_command("quick", {"model": ["baseline", "acai"]}) == \
         "acai-repro sweep acai_mnist --profile quick -g model baseline,acai"
+
+
+def test_summary_reads_the_evaluations_each_run_made_during_training(tmp_path):
+    from acai_repro.acai.mnist_table import traces
+    records = [record("mlp", 32, "baseline", 0, 0.8, 0.5), record("mlp", 32, "acai", 0, 0.9, 0.4)]
+    folder = tmp_path / "quick" / "acai_mnist" / records[0]["run_id"]
+    folder.mkdir(parents=True)
+    evals = [{"step": s, "test_mse": 0.1, "probe_acc": 0.5, "linear_probe_acc": 0.6, "clustering_acc": c}
+             for s, c in ((1000, 0.4), (2000, 0.45))]
+    (folder / "history.json").write_text(json.dumps({"losses": [], "evals": evals}))
+    frame = traces(records, tmp_path, "quick")  # the second run has no history: left out
+    assert frame.step.tolist() == [1000, 2000] and frame.clustering_acc.tolist() == [0.4, 0.45]
+    assert set(frame.model) == {"baseline"} and frame.seed.tolist() == [0, 0]

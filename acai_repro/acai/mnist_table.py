@@ -1,12 +1,14 @@
 """The ACAI MNIST summary: the finished ``acai_mnist`` runs as one table, baseline beside ACAI and the paper.
 
 The summary notebook reads runs (never trains): :func:`runs_frame` flattens their ``metrics.json`` records,
-:func:`comparison` averages over seeds and puts each (family, latent) pair's baseline beside its ACAI and the
-paper's (unverified) values, :func:`load_grid` reads a run's saved interpolation grid.
+:func:`comparison` averages over seeds (with the spread) and puts each (family, latent) pair's baseline beside its ACAI and the
+paper's (unverified) values, :func:`verdicts` says which model is better beyond that spread, :func:`traces`
+reads the metrics each run measured during training and :func:`load_grid` a run's saved interpolation grid.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -56,34 +58,64 @@ def describe(frame: pd.DataFrame) -> str:
 
 
 def comparison(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per (family, latent): seed-mean probe and clustering accuracy of baseline and ACAI, and the paper's.
+    """Per (family, latent): probe and clustering accuracy of baseline and ACAI over seeds, and the paper's.
 
-    Columns: runs (baseline/acai), probe_baseline, probe_acai, paper_probe_baseline, paper_probe_acai, and the same
-    for clustering (``cluster_*``) and the post-hoc probe (``posthoc_*``). The paper only has the conv family;
-    its values are unverified (see ``mnist_params``). Missing runs give NaN.
+    Columns: runs (baseline/acai), seeds_baseline, seeds_acai (run counts), probe_baseline, probe_acai (seed means), probe_baseline_std, probe_acai_std
+    (population standard deviation over seeds, 0 for one seed), paper_probe_baseline, paper_probe_acai, and the same
+    for clustering (``cluster_*``) and the post-hoc probe (``posthoc_*``). The paper only has the conv family; its
+    values are unverified (see ``mnist_params``). Missing runs give NaN.
     """
-    means = frame.groupby(["family", "latent", "model"])[list(METRICS)].mean()
-    counts = frame.groupby(["family", "latent", "model"]).size()
+    groups = frame.groupby(["family", "latent", "model"])[list(METRICS)]
+    means, spreads, counts = groups.mean(), groups.std(ddof=0), groups.size()
     rows = []
     for family, latent in sorted({(f, l) for f, l, _ in means.index}):
         row: dict[str, Any] = {"family": family, "latent": latent}
         row["runs"] = "/".join(str(counts.get((family, latent, m), 0)) for m in ("baseline", "acai"))
+        row.update({f"seeds_{m}": int(counts.get((family, latent, m), 0)) for m in ("baseline", "acai")})
         for short, metric, paper in (("probe", "probe_acc", PAPER_PROBE_ACCURACY),
                                      ("posthoc", "linear_probe_acc", None),
                                      ("cluster", "clustering_acc", PAPER_CLUSTERING_ACCURACY)):
             for model in ("baseline", "acai"):
                 key = (family, latent, model)
                 row[f"{short}_{model}"] = means.loc[key, metric] if key in means.index else np.nan
+                row[f"{short}_{model}_std"] = spreads.loc[key, metric] if key in spreads.index else np.nan
                 if paper is not None:
                     row[f"paper_{short}_{model}"] = paper.get((model, latent), np.nan) if family == "conv" else np.nan
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def acai_wins(table: pd.DataFrame, short: str) -> list[bool]:
-    """For each (family, latent) with both models: is ACAI's seed-mean ``short`` accuracy above the baseline's?"""
+def verdicts(table: pd.DataFrame, short: str, min_seeds: int = 3) -> list[str]:
+    """For each (family, latent) with both models, which is better on ``short`` beyond the spread over seeds.
+
+    ``"acai"`` when ACAI's seed mean exceeds the baseline's by more than the larger of the two population standard
+    deviations, ``"baseline"`` the other way round, ``"level"`` when the difference is within that spread (no
+    verdict from a difference smaller than the seeds' own scatter), ``"few seeds"`` when either model has fewer than
+    ``min_seeds`` runs (a spread needs seeds to be measured).
+    """
     both = table.dropna(subset=[f"{short}_baseline", f"{short}_acai"])
-    return [bool(a > b) for a, b in zip(both[f"{short}_acai"], both[f"{short}_baseline"])]
+    found = []
+    for r in both.to_dict("records"):
+        if min(r["seeds_baseline"], r["seeds_acai"]) < min_seeds:
+            found.append("few seeds")
+            continue
+        margin = r[f"{short}_acai"] - r[f"{short}_baseline"]
+        spread = max(r[f"{short}_acai_std"], r[f"{short}_baseline_std"])
+        found.append("acai" if margin > spread else "baseline" if -margin > spread else "level")
+    return found
+
+
+def traces(records: Sequence[Mapping[str, Any]], results_root: Path, profile: str) -> pd.DataFrame:
+    """The downstream metrics each run measured during training (``history.json`` evaluations), one row per run and
+    evaluation step: its identity (family, latent, model, seed), ``step`` and the metrics."""
+    rows = []
+    for r in records:
+        path = Path(results_root) / profile / "acai_mnist" / r["run_id"] / "history.json"
+        if not path.is_file():
+            continue
+        identity = {k: r["parameters"][k] for k in KEYS}
+        rows += [{**identity, **row} for row in json.loads(path.read_text())["evals"]]
+    return pd.DataFrame(rows, columns=[*KEYS, "step", *METRICS])
 
 
 def load_grid(results_root: Path, profile: str, run_id: str) -> np.ndarray | None:
