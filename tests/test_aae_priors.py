@@ -106,3 +106,28 @@ def test_user_sampler():
         prior.sample(4, labels=torch.zeros(4, dtype=torch.int64))
     with pytest.raises(ValueError, match=r"returned shape \(5, 3\), expected \(5, 2\)"):
         SampledPrior(lambda n, g: torch.zeros(n, 3), dim=2).sample(5)
+
+
+def test_coverage_sees_a_hole_that_the_mean_distance_hides():
+    from acai_repro.aae.experiment import evaluate
+
+    prior = GaussianPrior(2)
+    full = prior.sample(1000, generator=torch.Generator().manual_seed(5))
+    assert evaluate(prior, full, torch.zeros(1000, dtype=torch.long))["coverage"] > 0.9  # a fresh sample fills it
+    # The same number of codes with the left half-plane empty: the prior samples there have no code nearby.
+    holed = full.clone()
+    holed[:, 0] = holed[:, 0].abs()
+    assert evaluate(prior, holed, torch.zeros(1000, dtype=torch.long))["coverage"] < 0.6
+
+
+def test_a_vae_is_scored_on_samples_of_its_posterior():
+    from acai_repro.aae.experiment import posterior_codes
+    from acai_repro.aae.model import build_model
+
+    x = torch.rand(6, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    vae = build_model("vae", GaussianPrior(2), hidden=8)
+    sample = posterior_codes(vae, x, seed=1)
+    assert sample.shape == (6, 2) and torch.equal(sample, posterior_codes(vae, x, seed=1))  # seeded
+    assert not torch.allclose(sample, vae.encode(x).detach())  # not the means
+    ae = build_model("ae", GaussianPrior(2), hidden=8)
+    assert torch.equal(posterior_codes(ae, x), ae.encode(x).detach())  # deterministic codes as they are

@@ -23,6 +23,8 @@ def test_environment_yml_lists_the_same_packages_as_pyproject():
     pip_side |= {_name(r) for extra in project["optional-dependencies"].values() for r in extra}
     conda = yaml.safe_load((ROOT / "environment.yml").read_text())["dependencies"]
     conda_side = {CONDA_NAMES.get(_name(d), _name(d)) for d in conda if isinstance(d, str)} - {"python", "pip"}
+    pip_section = next(d["pip"] for d in conda if isinstance(d, dict))  # what conda-forge lacks, then the project
+    conda_side |= {_name(r) for r in pip_section if not r.startswith("-")}
     assert pip_side == conda_side
 
 

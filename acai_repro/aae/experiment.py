@@ -1,15 +1,19 @@
 """The AAE chapter's experiment: hide labels, train (or resume), score the codes, walk the code space."""
 from __future__ import annotations
 
+import contextlib
+import io
 import math
 
 import torch
+from prdc import compute_prdc
 from scipy.stats import norm
 
 from acai_repro.aae.distance import sliced_wasserstein
-from acai_repro.aae.model import build_model
+from acai_repro.aae.model import VAE, build_model
 from acai_repro.aae.priors import N_COMPONENTS, UNLABELLED, MixturePrior, Prior, SwissRollPrior
 from acai_repro.common.batches import BatchSampler
+from acai_repro.common.codes import encode_all
 from acai_repro.training import Trained, train
 
 
@@ -43,18 +47,40 @@ def train_priors(run, prior: Prior, x_train: torch.Tensor, y_seen: torch.Tensor,
 
 
 def evaluate(prior: Prior, codes: torch.Tensor, labels: torch.Tensor, seed: int = 0) -> dict[str, float]:
-    """The run's numbers: SW_1(codes, prior samples), the same between two prior samples (the floor a perfect match
-    reaches at this sample size), and for a prior with components the classification error (a code's class = the
-    component it falls in) and, for the mixture, the share of codes inside their own label's 95% ellipse."""
+    """The run's numbers for one set of codes (n, dim) with their true labels:
+
+    * ``sw_codes_prior``: SW_1(codes, prior samples), and ``sw_prior_prior`` between two prior samples (the floor a
+      perfect match reaches at this sample size);
+    * ``coverage``: the paper's "no holes" claim as a number, the coverage of Naeem et al. (2020, the ``prdc``
+      package): the share of prior samples whose ball to their 5th-nearest prior neighbour holds at least one code.
+      Codes that fill the prior reach about 0.97 at this k; a hole leaves the prior samples inside it uncovered;
+    * for a prior with components, the classification error (a code's class = the component it falls in) and, for
+      the mixture, the share of codes inside their own label's 95% ellipse.
+    """
     g = torch.Generator().manual_seed(seed + 1)
     n = len(codes)
-    out = {"sw_codes_prior": sliced_wasserstein(codes, prior.sample(n, generator=g)),
-           "sw_prior_prior": sliced_wasserstein(prior.sample(n, generator=g), prior.sample(n, generator=g))}
+    reference = prior.sample(n, generator=g)
+    with contextlib.redirect_stdout(io.StringIO()):  # prdc prints the sample sizes
+        coverage = compute_prdc(reference.double().numpy(), codes.double().cpu().numpy(), nearest_k=5)["coverage"]
+    out = {"sw_codes_prior": sliced_wasserstein(codes, reference),
+           "sw_prior_prior": sliced_wasserstein(prior.sample(n, generator=g), prior.sample(n, generator=g)),
+           "coverage": float(coverage)}
     if prior.n_components:
         out["classification_error"] = (prior.component_of(codes) != labels).float().mean().item()
     if isinstance(prior, MixturePrior):
         out["own_component_share"] = prior.inside_component(codes, labels).float().mean().item()
     return out
+
+
+@torch.no_grad()
+def posterior_codes(model, x: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """Codes (n, dim) as the model's posterior gives them: one sample z ~ q(z|x) per image for the VAE (its
+    aggregated posterior is made of those, not of the means), the deterministic code for the others."""
+    if not isinstance(model, VAE):
+        return encode_all(model, x).cpu()
+    mu, logvar = (torch.cat(parts) for parts in zip(*(model.posterior(c) for c in x.split(500))))
+    eps = torch.randn(mu.shape, generator=torch.Generator().manual_seed(seed)).to(mu.device)
+    return (mu + (0.5 * logvar).exp() * eps).cpu()
 
 
 def code_grid(prior: Prior, n: int = 15) -> tuple[torch.Tensor, tuple[float, float]]:
