@@ -16,6 +16,7 @@ import torch
 
 from acai_repro.aae.model import build_model as build_aae_model
 from acai_repro.aae.priors import build_prior
+from acai_repro.aae.semisupervised import SemiSupervisedAAE
 from acai_repro.acai.models import MODEL_NAMES, build_model as build_acai_model
 from acai_repro.common.model import Model
 from acai_repro.data.lines import N_CLASSES, LinesSampler
@@ -71,6 +72,7 @@ CASES: dict[str, Case] = {
                                 digit_batch, digits),
     "aae/vae": Case(lambda: build_aae_model("vae", build_prior("gaussian", 2), hidden=16), digit_batch, digits),
     "aae/ae": Case(lambda: build_aae_model("ae", build_prior("gaussian", 2), hidden=16), digit_batch, digits),
+    "aae/semi-supervised": Case(lambda: SemiSupervisedAAE(z_dim=3, hidden=16), digit_batch, digits),
     "gaia/gaia": Case(lambda: GAIA(16, 4, 8), lambda model: (faces(),), faces),
     "gaia/l1-autoencoder": Case(lambda: L1Autoencoder(16, 4, 8), lambda model: (faces(),), faces),
     # A WGAN critic's output bias cancels in mean D(p) - mean D(z), and the gradient penalty does not see it.

@@ -21,6 +21,8 @@ from .schema import PROFILES, ParameterError, Schema
 SCHEMAS = {
     "aae_priors": "acai_repro.aae.params:AAE_PRIORS",
     "aae_summary": "acai_repro.aae.params:AAE_SUMMARY",
+    "aae_semisupervised": "acai_repro.aae.semisupervised_params:AAE_SEMISUPERVISED",
+    "aae_semisupervised_summary": "acai_repro.aae.semisupervised_params:AAE_SEMISUPERVISED_SUMMARY",
     "lines_benchmark": "acai_repro.acai.params:LINES_BENCHMARK",
     "acai_lines": "acai_repro.acai.params:ACAI_LINES",
     "acai_table": "acai_repro.acai.params:ACAI_TABLE",
@@ -96,6 +98,8 @@ def _module_file(top: Path, module: str) -> str | None:
 # the summary expects in that profile; the book and the nbval fixtures run that grid (finished runs are reused).
 SUMMARIES = {
     "aae_summary": ("aae_priors", "acai_repro.aae.params:AAE_SWEEPS"),
+    "aae_semisupervised_summary": ("aae_semisupervised",
+                                   "acai_repro.aae.semisupervised_params:AAE_SEMISUPERVISED_SWEEPS"),
     "acai_table": ("acai_lines", "acai_repro.acai.params:ACAI_LINES_SWEEPS"),
     "acai_mnist_summary": ("acai_mnist", "acai_repro.acai.mnist_params:ACAI_MNIST_SWEEPS"),
     "maskaae_summary": ("maskaae_dimensionality", "acai_repro.maskaae.params:MASKAAE_SWEEPS"),
