@@ -49,3 +49,9 @@ nbval-refs: install
 
 clean:
 	rm -rf _build book/executed results/smoke results/quick
+
+# The ignored folder a GPU window carries (.gpu/carry): CelebA at 64 x 64, MNIST files, wheels the GPU machine lacks;
+# prints its size beside the working tree's (64 MiB may travel in all). See `acai-repro gpu plan`.
+.PHONY: gpu-carry
+gpu-carry: install
+	$(BIN)/python -m acai_repro.gpu.carry --out .gpu/carry

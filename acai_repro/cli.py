@@ -5,6 +5,7 @@
     acai-repro sweep lines_benchmark --profile smoke -g seed 0,1,2 --cluster local:2
     acai-repro params lines_benchmark
     acai-repro book
+    acai-repro gpu plan | gpu run --budget-s 480 --out DIR [--dry-run] | gpu unpack DIR
 
 Bad parameters exit with status 2 and a message naming the parameter and its valid values, before any kernel
 starts.
@@ -17,6 +18,7 @@ import sys
 import threading
 from pathlib import Path
 
+from .gpu.errors import UnpackError, WindowError
 from .runner import ParameterError, RunFailed, RunLockedError, get_schema, run_notebook, sweep
 from .runner.schema import PROFILES
 
@@ -57,6 +59,8 @@ def _parser() -> argparse.ArgumentParser:
                          help="exit 1 when the README's tables are stale or a committed run's code changed since")
     from .bench import add_arguments as add_bench_arguments
     add_bench_arguments(sub.add_parser("bench", help="images/s of ACAI training: the project's paths vs a plain loop"))
+    from .gpu.command import add_arguments as add_gpu_arguments
+    add_gpu_arguments(sub.add_parser("gpu", help="a GPU window: plan it, run it (or rehearse it), unpack its runs"))
     return parser
 
 
@@ -64,6 +68,9 @@ def _main(args: argparse.Namespace) -> int:
     if args.command == "bench":
         from .bench import main_args as bench_main
         return bench_main(args)
+    if args.command == "gpu":
+        from .gpu.command import main_args as gpu_main
+        return gpu_main(args)
     if args.command == "params":
         schema = get_schema(args.notebook)
         for name, p in schema.params.items():
@@ -129,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         print("acai-repro: interrupted; run the same command again to resume from the last checkpoint",
               file=sys.stderr)
         return 130
-    except (ParameterError, RunLockedError) as err:
+    except (ParameterError, RunLockedError, WindowError, UnpackError) as err:
         print(f"acai-repro: error: {err}", file=sys.stderr)
         return 2
     except RunFailed as err:

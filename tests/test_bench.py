@@ -1,4 +1,5 @@
-"""``acai-repro bench`` runs both paths (plain, project) and writes its JSON (timings are never asserted on)."""
+"""``acai-repro bench`` runs its paths (plain, project, graph, N runs at once) and writes its JSON (timings are never
+asserted on)."""
 
 import json
 
@@ -12,17 +13,27 @@ KEYS = {"device", "device_name", "torch", "python", "threads", "date", "options"
 def test_bench_command_writes_the_json(tmp_path, capsys):
     out = tmp_path / "bench.json"
     code = cli.main(["bench", "--device", "cpu", "--steps", "1", "--batch", "2", "--warmup", "1", "--repeats", "1",
-                     "--depth", "4", "--out", str(out)])
+                     "--depth", "4", "--runs", "2", "--out", str(out)])
     assert code == 0
     report = json.loads(out.read_text())
     assert KEYS <= set(report) and report["device"] == "cpu"
-    assert set(report["results"]) == set(bench.PATHS)
-    for figures in report["results"].values():
-        assert figures["models"] == 1 and figures["images_per_s"] > 0 and len(figures["seconds"]) == 1
-    assert report["ratio_to_plain"]["plain"] == 1.0 and set(report["ratio_to_plain"]) == set(bench.PATHS)
-    assert report["options"]["depth"] == 4 and report["options"]["paths"] == list(bench.PATHS)
+    assert set(report["results"]) == set(bench.DEFAULT_PATHS)
+    for name, figures in report["results"].items():
+        assert figures["models"] == (2 if name == "parallel" else 1) and figures["images_per_s"] > 0
+        assert len(figures["seconds"]) == 1
+    assert report["results"]["graph"]["mode"] == "cpu (eager)"  # no CUDA: the graph path's step runs eagerly
+    assert report["ratio_to_plain"]["plain"] == 1.0 and set(report["ratio_to_plain"]) == set(bench.DEFAULT_PATHS)
+    assert report["options"]["depth"] == 4 and report["options"]["paths"] == list(bench.DEFAULT_PATHS)
     printed = capsys.readouterr().out
     assert "img/s" in printed and str(out) in printed
+
+
+def test_bench_reports_gpu_only_paths_as_unavailable_on_a_cpu():
+    report = bench.run_bench(device="cpu", steps=1, batch=2, warmup=0, repeats=1, depth=4,
+                             paths=("graph_tf32", "graph_bf16"), models=("baseline",), log=lambda m: None)
+    assert report["results"] == {} and set(report["unavailable"]) == {"graph_tf32", "graph_bf16"}
+    assert report["models"]["baseline"]["images_per_s"] > 0
+    assert "unavailable" in bench.format_table(report)
 
 
 def test_bench_subset_of_paths_without_plain_has_no_ratio():
@@ -38,3 +49,5 @@ def test_bench_rejects_unknown_paths_and_bad_sizes():
         bench.run_bench(device="cpu", steps=0)
     with pytest.raises(ValueError, match="depth"):
         bench.run_bench(device="cpu", depth=0)
+    with pytest.raises(ValueError, match="unknown model"):
+        bench.run_bench(device="cpu", models=("gan",))
