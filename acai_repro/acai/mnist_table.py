@@ -1,8 +1,8 @@
 """The ACAI MNIST summary: the finished ``acai_mnist`` runs as one table, baseline beside ACAI and the paper.
 
 The summary notebook reads runs (never trains): :func:`runs_frame` flattens their ``metrics.json`` records,
-:func:`comparison` averages over seeds (with the spread) and puts each (family, latent) pair's baseline beside its ACAI and the
-paper's (unverified) values, :func:`verdicts` says which model is better beyond that spread, :func:`traces`
+:func:`comparison` averages over seeds (with the spread) and puts each (family, latent) pair's baseline beside its
+ACAI and the paper's (unverified) values, :func:`verdicts` says which model is better beyond that spread, :func:`traces`
 reads the metrics each run measured during training and :func:`load_grid` a run's saved interpolation grid.
 """
 
@@ -60,10 +60,11 @@ def describe(frame: pd.DataFrame) -> str:
 def comparison(frame: pd.DataFrame) -> pd.DataFrame:
     """Per (family, latent): probe and clustering accuracy of baseline and ACAI over seeds, and the paper's.
 
-    Columns: runs (baseline/acai), seeds_baseline, seeds_acai (run counts), probe_baseline, probe_acai (seed means), probe_baseline_std, probe_acai_std
-    (population standard deviation over seeds, 0 for one seed), paper_probe_baseline, paper_probe_acai, and the same
-    for clustering (``cluster_*``) and the post-hoc probe (``posthoc_*``). The paper only has the conv family; its
-    values are unverified (see ``mnist_params``). Missing runs give NaN.
+    Columns: runs (baseline/acai), seeds_baseline, seeds_acai (run counts), probe_baseline, probe_acai (seed means),
+    probe_baseline_std, probe_acai_std (population standard deviation over seeds, 0 for one seed),
+    paper_probe_baseline, paper_probe_acai, and the same for clustering (``cluster_*``) and the post-hoc probe
+    (``posthoc_*``). The paper only has the conv family; its values are unverified (see ``mnist_params``). Missing
+    runs give NaN.
     """
     groups = frame.groupby(["family", "latent", "model"])[list(METRICS)]
     means, spreads, counts = groups.mean(), groups.std(ddof=0), groups.size()
