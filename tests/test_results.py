@@ -145,3 +145,13 @@ def test_a_run_is_dirty_only_when_its_own_code_is_uncommitted(tmp_path, monkeypa
     assert runs.git_commit("gaia_attributes") == head + "-dirty"
     (tmp_path / "acai_repro/acai/acai.py").write_text("v2\n")
     assert runs.git_commit("acai_lines") == head + "-dirty"
+
+
+def test_a_paper_value_can_be_unverified_for_some_rows_only():
+    from acai_repro.results import is_unverified
+
+    assert is_unverified("acai_lines", "smoothness")  # the whole notebook
+    assert not is_unverified("aae_semisupervised", "test_error", {"n_labels": 100})  # quoted from the paper
+    assert is_unverified("aae_semisupervised", "test_error", {"n_labels": 1000})
+    assert not is_unverified("aae_semisupervised", "unlabelled_error", {"n_labels": 1000})
+    assert not is_unverified("maskaae_dimensionality", "nac")
