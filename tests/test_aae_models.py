@@ -243,7 +243,8 @@ def test_evaluate_on_prior_samples():
     assert out["classification_error"] < 0.1 and abs(out["own_component_share"] - 0.95) < 0.03
     shifted = evaluate(prior, prior.sample(2000, labels, generator=g) + 1.0, labels)
     assert shifted["sw_codes_prior"] > 0.5
-    assert set(evaluate(GaussianPrior(), torch.randn(100, 2), labels[:100])) == {"sw_codes_prior", "sw_prior_prior"}
+    assert set(evaluate(GaussianPrior(), torch.randn(100, 2), labels[:100])) == {"sw_codes_prior", "sw_prior_prior",
+                                                                                  "coverage"}
 
 
 def test_code_grids():
