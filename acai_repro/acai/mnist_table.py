@@ -18,6 +18,7 @@ import pandas as pd
 
 from acai_repro.acai.mnist_params import PAPER_CLUSTERING_ACCURACY, PAPER_PROBE_ACCURACY
 from acai_repro.runner.runs import sweep_commands
+from acai_repro.verdict import MIN_SEEDS, compare
 
 KEYS = ("family", "latent", "model", "seed")
 METRICS = ("test_mse", "probe_acc", "linear_probe_acc", "clustering_acc")
@@ -86,7 +87,7 @@ def comparison(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def verdicts(table: pd.DataFrame, short: str, min_seeds: int = 3) -> list[str]:
+def verdicts(table: pd.DataFrame, short: str, min_seeds: int = MIN_SEEDS) -> list[str]:
     """For each (family, latent) with both models, which is better on ``short`` beyond the spread over seeds.
 
     ``"acai"`` when ACAI's seed mean exceeds the baseline's by more than the larger of the two population standard
@@ -95,15 +96,10 @@ def verdicts(table: pd.DataFrame, short: str, min_seeds: int = 3) -> list[str]:
     ``min_seeds`` runs (a spread needs seeds to be measured).
     """
     both = table.dropna(subset=[f"{short}_baseline", f"{short}_acai"])
-    found = []
-    for r in both.to_dict("records"):
-        if min(r["seeds_baseline"], r["seeds_acai"]) < min_seeds:
-            found.append("few seeds")
-            continue
-        margin = r[f"{short}_acai"] - r[f"{short}_baseline"]
-        spread = max(r[f"{short}_acai_std"], r[f"{short}_baseline_std"])
-        found.append("acai" if margin > spread else "baseline" if -margin > spread else "level")
-    return found
+    words = {"a": "acai", "b": "baseline", "level": "level", "few seeds": "few seeds"}
+    return [words[compare(r[f"{short}_acai"], r[f"{short}_acai_std"], r["seeds_acai"], r[f"{short}_baseline"],
+                          r[f"{short}_baseline_std"], r["seeds_baseline"], min_seeds)]
+            for r in both.to_dict("records")]
 
 
 def traces(records: Sequence[Mapping[str, Any]], results_root: Path, profile: str) -> pd.DataFrame:
