@@ -273,3 +273,21 @@ def test_tf1_rmsprop_against_the_tf1_update_rule_by_hand():
     assert v.item() == pytest.approx(-0.1 / math.sqrt(0.1), rel=1e-5)
     with pytest.raises(ValueError, match="decay"):
         TF1RMSProp([w], lr=0.1, decay=1.0)
+
+
+def test_mask_start_holds_the_mask_and_the_variance_penalty():
+    """Before mask_start the model trains as a WAE with alpha held (the mask loss is still measured); from then on
+    the mask moves and the variance penalty counts."""
+    model = fresh("maskaae", mask_start=2)
+    a0 = model.a.detach().clone()
+    x = batches()()
+    with torch.no_grad():
+        rec = ((model.decoder(model.alpha * model.encode(x)) - x) ** 2).mean()
+    out = model.autoencoder_step(x, step=1)
+    assert out["loss_ae"].item() == pytest.approx(rec.item(), rel=1e-5)  # no penalty before mask_start
+    for seed in range(2):
+        losses = model.train_step(stack(model, seed))
+        assert torch.equal(model.a, a0) and losses["loss_mask"].item() > 0
+    model.train_step(stack(model, 2))  # step 2: the mask's first update
+    assert not torch.equal(model.a, a0)
+    assert fresh("wae", mask_start=2).mask_start == 0  # the WAE has no mask: build_model drops the setting

@@ -14,8 +14,9 @@ from acai_repro.common.batches import BatchSampler
 from acai_repro.maskaae.model import build_model
 from acai_repro.training import Trained, train
 
+# The notebook parameters passed to the model as they are.
 MODEL_SETTINGS = ("width", "depth", "lr", "gp_weight", "n_critic", "reg_interval", "variance_weight",
-                  "mask_rec_weight", "mask_lr", "mask_init", "optimizer", "bias_init")  # notebook parameters passed to the model as they are
+                  "mask_rec_weight", "mask_lr", "mask_init", "mask_start", "optimizer", "bias_init")
 
 
 def train_maskaae(run, x_train: torch.Tensor, progress: bool = True) -> Trained:

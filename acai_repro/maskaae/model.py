@@ -30,6 +30,9 @@ RMSProp as TensorFlow 1 has it (:mod:`~acai_repro.maskaae.optim`: mean square st
 (autoencoder, mask) and lr (generator, critic), lr = 1e-4; after step 5 R the autoencoder and mask losses are
 multiplied by 1/5 (the official "lr decay" scales the loss, which RMSProp mostly normalises away). Dense layers as
 the official ``tf.layers.dense`` calls make them: Glorot-normal kernels, Glorot-uniform biases.
+``mask_start`` (official 0) holds the mask and the variance penalty for the first steps, training a plain WAE with
+alpha at its initial values: while the codes do not yet match the prior, the critic term of L_mask pushes every
+alpha_i down and the penalty shrinks the codes of every dimension with alpha below ~0.8, needed or not.
 Deviations, all for the synthetic vectors: the reconstruction is a mean squared error instead of BCE on [0, 1]
 pixels (the vectors are unbounded and standardised), so the decoder's output is linear and the mask loss's
 reconstruction weight lambda_r is a parameter to retune (official 1000 with BCE); the nets are small ReLU MLPs.
@@ -117,6 +120,7 @@ class WAE(Model):
         super().__init__()
         self.m, self.d, self.gp_weight, self.n_critic = m, d, gp_weight, n_critic
         self.variance_weight = 0.0  # the WAE has no variance penalty (nothing is masked)
+        self.mask_start = 0  # MaskAAE: the step from which the mask and the variance penalty act
         self.reg_interval = reg_interval or official_reg_interval(m)
         if optimizer not in ("tf1", "torch") or bias_init not in ("tf1", "zeros"):
             raise ValueError(f"optimizer must be tf1 or torch and bias_init tf1 or zeros; got {optimizer!r}, "
@@ -167,7 +171,7 @@ class WAE(Model):
         z = self.encoder(x)  # (B, m)
         rec = F.mse_loss(self.decoder(alpha * z), x)
         variance = ((z.mean(0) - z).pow(2) * torch.exp(-10 * alpha.pow(2))).mean()  # ~0 weight where alpha ~ 1
-        loss = rec + self.variance_weight * variance
+        loss = rec + (self.variance_weight if step >= self.mask_start else 0.0) * variance
         update(self.optimizers["ae"], loss * loss_decay(step, self.reg_interval))
         return {"loss_ae": loss.detach(), "rec": rec.detach(), "variance": variance.detach()}
 
@@ -217,10 +221,11 @@ class MaskAAE(WAE):
         mask_rec_weight: float = 1000.0,  # lambda_r in L_mask (official 1000 with BCE; retuned for MSE)
         mask_lr: float | None = None,  # RMSProp rate of a; None = 5 lr (official)
         mask_init: float = 5.0,  # a starts U(0, mask_init) (official 5: alpha in (0, 0.993))
+        mask_start: int = 0,  # steps trained as a plain WAE (alpha held, no variance penalty) first (official 0)
         **kwargs,  # as WAE: d, width, depth, lr, gp_weight, n_critic, reg_interval
     ) -> None:
         super().__init__(m, **kwargs)
-        self.variance_weight, self.mask_rec_weight = variance_weight, mask_rec_weight
+        self.variance_weight, self.mask_rec_weight, self.mask_start = variance_weight, mask_rec_weight, mask_start
         self.a = nn.Parameter(torch.empty(m).uniform_(0.0, mask_init))  # official a ~ U(0, 5): alpha in (0, 0.993)
         self.optimizers["mask"] = rmsprop([self.a], mask_lr or 5 * self.optimizers["gen"].defaults["lr"],
                                           self.optimizer_kind)
@@ -230,7 +235,8 @@ class MaskAAE(WAE):
         return 1 - torch.exp(-self.a)
 
     def mask_step(self, x: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
-        """Update a alone on L_mask; E, G and D are frozen (E by no_grad, G and D by ``frozen``)."""
+        """Update a alone on L_mask; E, G and D are frozen (E by no_grad, G and D by ``frozen``). Before
+        ``mask_start`` the loss is only measured (the same random draws, no update)."""
         alpha = self.alpha  # (m,), carries the gradient to a
         with torch.no_grad():
             z = self.encoder(x)  # (B, m)
@@ -241,6 +247,8 @@ class MaskAAE(WAE):
             gap = self.critic(alpha * z).mean() - self.critic(alpha * p).mean()  # -W estimate
         poly = ((1 - alpha) * alpha).abs().sum()
         loss = self.mask_rec_weight * rec + (1 - gap).pow(2) + c * poly
+        if step < self.mask_start:
+            return {"loss_mask": loss.detach(), "poly": poly.detach(), "c": torch.tensor(c, device=x.device)}
         update(self.optimizers["mask"], loss * loss_decay(step, self.reg_interval))
         with torch.no_grad():
             self.a.clamp_(min=0.0)  # Keras NonNeg constraint, applied after the update
@@ -260,7 +268,7 @@ class MaskAAE(WAE):
 def build_model(name: str, m: int, **kwargs) -> WAE:
     """"wae" or "maskaae"; MaskAAE-only keywords are dropped for the WAE."""
     if name == "wae":
-        for key in ("variance_weight", "mask_rec_weight", "mask_lr", "mask_init"):
+        for key in ("variance_weight", "mask_rec_weight", "mask_lr", "mask_init", "mask_start"):
             kwargs.pop(key, None)
         return WAE(m, **kwargs)
     if name == "maskaae":
