@@ -1,8 +1,9 @@
 """Result tables built from runs' ``metrics.json``: the book's results page, the README's tables, staleness checks.
 
 Nothing here is typed by hand. A table is the sweep a summary notebook declares (``registry.SUMMARIES``) for one
-profile: one row per parameter combination of the grid (seeds pooled as mean +- std), one column per metric, the
-paper's value beside it where the run recorded one (``metrics.json``'s ``paper``), and the command that made it.
+profile: one row per parameter combination of the grid (seeds pooled as mean +- population std, as in the summaries
+and the papers' np.std), one column per metric, the paper's value beside it where the run recorded one
+(``metrics.json``'s ``paper``), and the command that made it.
 
 * ``acai-repro results`` prints the tables of every profile that has runs;
 * ``acai-repro results --readme`` rewrites the README's blocks between ``<!-- results: NOTEBOOK PROFILE -->`` and
@@ -18,7 +19,7 @@ import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from statistics import mean, stdev
+from statistics import mean, pstdev
 from typing import Any
 
 from .runner import find_runs, resolve
@@ -156,7 +157,7 @@ def build_table(notebook: str, profile: str, grid: Any, results_root: Path | Non
             values = [float(r["metrics"][m]) for r in group if m in r["metrics"]]
             finite = [v for v in values if not math.isnan(v)]  # NaN: undefined for that run (e.g. NAC of one code)
             if finite:
-                row[m] = (mean(finite), stdev(finite) if len(finite) > 1 else None)
+                row[m] = (mean(finite), pstdev(finite) if len(finite) > 1 else None)
             else:
                 row[m] = (math.nan if values else "—", None)
         rows.append(row)
@@ -168,7 +169,7 @@ def results_page(profiles: dict[str, str], results_root: Path | None = None) -> 
     """The book's results page (MyST): for each summary, its runs in the profile the book shows for it."""
     parts = ["# Results against the papers", "",
              "Every number on this page is read from the runs' `metrics.json` files when the book is built; none is "
-             "typed by hand. Each row gives the value obtained (mean ± std over the seeds listed), the paper's value "
+             "typed by hand. Each row gives the value obtained (mean ± population std over the seeds listed), the paper's value "
              "where the paper reports one (labelled *unverified* where it could not be checked against the paper "
              "text), and the command that reproduces it. `smoke` numbers only show that the code runs; `quick` "
              "numbers come from a small CPU budget; `paper` numbers from GPU runs at the papers' scale.", ""]
