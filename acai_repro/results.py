@@ -169,10 +169,10 @@ def results_page(profiles: dict[str, str], results_root: Path | None = None) -> 
     """The book's results page (MyST): for each summary, its runs in the profile the book shows for it."""
     parts = ["# Results against the papers", "",
              "Every number on this page is read from the runs' `metrics.json` files when the book is built; none is "
-             "typed by hand. Each row gives the value obtained (mean ± population std over the seeds listed), the paper's value "
-             "where the paper reports one (labelled *unverified* where it could not be checked against the paper "
-             "text), and the command that reproduces it. `smoke` numbers only show that the code runs; `quick` "
-             "numbers come from a small CPU budget; `paper` numbers from GPU runs at the papers' scale.", ""]
+             "typed by hand. Each row gives the value obtained (mean ± population std over the seeds listed), the "
+             "paper's value where the paper reports one (labelled *unverified* where it could not be checked against "
+             "the paper text), and the command that reproduces it. `smoke` numbers only show that the code runs; "
+             "`quick` numbers come from a small CPU budget; `paper` numbers from GPU runs at the papers' scale.", ""]
     for summary, (run_notebook, _) in SUMMARIES.items():
         profile = profiles.get(summary)
         if profile is None:
