@@ -1,7 +1,7 @@
 """Result tables built from runs' ``metrics.json``: the book's results page, the README's tables, staleness checks.
 
-Nothing here is typed by hand. A table is the sweep a summary notebook declares (``registry.SUMMARIES``) for one
-profile: one row per parameter combination of the grid (seeds pooled as mean +- population std, as in the summaries
+Nothing here is typed by hand. A table is the sweep a summary notebook declares (``registry.SUMMARIES``), or that a
+notebook without a summary declares for its seeds (:data:`SEEDED`), for one profile: one row per parameter combination of the grid (seeds pooled as mean +- population std, as in the summaries
 and the papers' np.std), one column per metric, the paper's value beside it where the run recorded one
 (``metrics.json``'s ``paper``), and the command that made it.
 
@@ -13,6 +13,7 @@ and the papers' np.std), one column per metric, the paper's value beside it wher
 """
 from __future__ import annotations
 
+import importlib
 import math
 import re
 import subprocess
@@ -40,6 +41,9 @@ UNVERIFIED: dict[str, str | frozenset[str] | dict[str, Callable[[dict[str, Any]]
     "aae_semisupervised": {"test_error": lambda row: row.get("n_labels") != 100},
 }
 
+# Notebooks without a summary page whose runs are still tabled over seeds: notebook -> "module:SWEEPS".
+SEEDED = {"gaia_attributes": "acai_repro.gaia.params:GAIA_SWEEPS"}
+
 # The columns worth a table (all numeric metrics when a notebook is not listed).
 TABLE_METRICS: dict[str, tuple[str, ...]] = {
     "acai_lines": ("mean_distance_e3", "smoothness", "nan_pairs"),
@@ -48,10 +52,21 @@ TABLE_METRICS: dict[str, tuple[str, ...]] = {
                    "train_classification_error"),
     "aae_semisupervised": ("test_error", "unlabelled_error"),
     "acai_mnist": ("test_mse", "probe_acc", "linear_probe_acc", "clustering_acc"),
+    "gaia_attributes": ("sharpness_gaia", "sharpness_ae", "sharpness_real", "recon_l1_gaia", "recon_l1_ae",
+                        "mean_on_rate", "mean_off_rate", "mean_others_changed"),
 }
 
 # Library code every notebook depends on; a notebook also depends on its paper's subpackage.
 BLOCK = re.compile(r"(<!-- results: (\w+) (\w+) -->\n)(.*?)(<!-- /results -->)", re.S)
+
+
+def tabled() -> dict[str, tuple[str, dict[str, Any]]]:
+    """Every table, in book order: its page (a summary, or the notebook itself) -> (run notebook, {profile: grid})."""
+    found = {summary: summary_of(summary) for summary in SUMMARIES}
+    for notebook, target in SEEDED.items():
+        module, attr = target.split(":")
+        found[notebook] = (notebook, getattr(importlib.import_module(module), attr))
+    return found
 
 
 def is_unverified(notebook: str, metric: str, row: dict[str, Any] | None = None) -> bool:
@@ -173,11 +188,11 @@ def results_page(profiles: dict[str, str], results_root: Path | None = None) -> 
              "paper's value where the paper reports one (labelled *unverified* where it could not be checked against "
              "the paper text), and the command that reproduces it. `smoke` numbers only show that the code runs; "
              "`quick` numbers come from a small CPU budget; `paper` numbers from GPU runs at the papers' scale.", ""]
-    for summary, (run_notebook, _) in SUMMARIES.items():
-        profile = profiles.get(summary)
+    for page, (run_notebook, sweeps) in tabled().items():
+        profile = profiles.get(page)
         if profile is None:
             continue
-        grid = summary_of(summary)[1].get(profile, {})
+        grid = sweeps.get(profile, {})
         table = build_table(run_notebook, profile, grid, results_root)
         parts += [f"## `{run_notebook}` ({profile} profile)", ""]
         parts.append(table.markdown(per_row_commands=True) if table else f"No finished `{profile}` run.\n")
@@ -193,8 +208,7 @@ def results_page(profiles: dict[str, str], results_root: Path | None = None) -> 
 def tables(profile: str, results_root: Path | None = None) -> list[Table]:
     """Every summary's table in ``profile`` that has at least one finished run, in book order."""
     found = []
-    for summary in SUMMARIES:
-        run_notebook, sweeps = summary_of(summary)
+    for run_notebook, sweeps in tabled().values():
         table = build_table(run_notebook, profile, sweeps.get(profile, {}), results_root) if profile in sweeps else None
         if table is not None:
             found.append(table)
@@ -205,11 +219,11 @@ def render_readme(text: str, results_root: Path | None = None) -> str:
     """``text`` with every ``<!-- results: NOTEBOOK PROFILE -->`` block regenerated from ``results_root``."""
     def block(match: re.Match) -> str:
         opening, notebook, profile = match.group(1), match.group(2), match.group(3)
-        summary = next((s for s in SUMMARIES if SUMMARIES[s][0] == notebook), None)
-        if summary is None:
+        sweeps = {run: grids for run, grids in tabled().values()}
+        if notebook not in sweeps:
             raise ValueError(f"README asks for results of {notebook!r}, which no summary notebook sweeps; "
-                             f"valid: {', '.join(v[0] for v in SUMMARIES.values())}")
-        table = build_table(notebook, profile, summary_of(summary)[1][profile], results_root)
+                             f"valid: {', '.join(sweeps)}")
+        table = build_table(notebook, profile, sweeps[notebook][profile], results_root)
         body = table.markdown() if table else f"No finished `{profile}` run of `{notebook}` is committed yet.\n"
         return opening + "\n" + body + "\n" + match.group(5)
 

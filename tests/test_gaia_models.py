@@ -25,7 +25,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 @pytest.fixture(scope="module")
 def x():
-    return torch.rand(B, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    return torch.rand(B, 3, 32, 32, generator=torch.Generator().manual_seed(0))  # pixels in [0, 1]
 
 
 def fresh(seed: int = 0, **kwargs) -> GAIA:
@@ -36,7 +36,9 @@ def fresh(seed: int = 0, **kwargs) -> GAIA:
 def test_both_players_are_autoencoders_with_disjoint_optimisers(x):
     model = fresh()
     assert model.discriminator(x).shape == (B, 3, 32, 32)  # D reconstructs images: its "score" is an L1 error
-    assert model.reconstruct(x).abs().max() <= 1  # tanh output, like the faces in [-1, 1]
+    out = model.reconstruct(x)
+    assert 0 <= out.min() and out.max() <= 1  # sigmoid output, like the official code's pixels in [0, 1]
+    assert 0 <= model.discriminator(x).min() and model.discriminator(x).max() <= 1
     big = ConvAutoencoder(size=64, width=4, z_dim=8)
     assert big.encode(torch.zeros(2, 3, 64, 64)).shape == (2, 8) and big(torch.zeros(2, 3, 64, 64)).shape[-1] == 64
     assert n_halvings(32) == 3 and n_halvings(64) == 4
@@ -174,3 +176,42 @@ def test_interpolation_scheme():
     assert alpha.shape == (40000, 1)
     assert alpha.mean().item() == pytest.approx(0.5, abs=0.01) and alpha.std().item() == pytest.approx(0.25, abs=0.01)
     assert ((alpha < 0) | (alpha > 1)).float().mean().item() == pytest.approx(0.0455, abs=0.005)  # not clipped
+
+
+# --- what follows the official code --------------------------------------------------------------------------------
+
+def test_discriminator_has_no_bottleneck_and_decodes_from_a_spatial_map(x):
+    """The official D skips the content encoder's linear layer: no flat code, a map at a quarter of the side."""
+    model = fresh()
+    assert not any(isinstance(m, torch.nn.Linear) for m in model.discriminator.modules())
+    assert any(isinstance(m, torch.nn.Linear) for m in model.generator.modules())  # G keeps its flat code z
+    maps = []
+    hook = model.discriminator.net[3].register_forward_hook(lambda m, i, o: maps.append(o))  # after two halvings
+    model.discriminator(x)
+    hook.remove()
+    assert maps[0].shape == (B, 4, 8, 8)  # width 4: D's channels 2, then 4, at 32 / 4 = 8 px
+    assert maps[0].numel() // B > model.generator.z_dim  # D's widest squeeze holds more numbers than G's code
+
+
+def test_he_initialisation_and_the_official_adam_settings():
+    torch.manual_seed(0)
+    model = GAIA(size=32, width=16, z_dim=32)
+    conv = model.generator.encoder[2]  # 16 -> 32 channels, 4x4: fan-in 256
+    assert isinstance(conv, torch.nn.Conv2d) and conv.weight.std().item() == pytest.approx(math.sqrt(2 / 256), rel=0.05)
+    assert conv.bias.abs().max().item() == 0.0
+    for opt in model.optimizers.values():
+        assert opt.defaults["betas"] == (0.9, 0.999) and opt.defaults["eps"] == 1e-8
+    assert L1Autoencoder().optimizers["ae"].defaults["betas"] == (0.9, 0.999)
+
+
+def test_load_data_gives_unit_range_pixels_and_a_clear_error_without_celeba(tmp_path):
+    from acai_repro.errors import DataError
+    from acai_repro.gaia.experiment import load_data
+
+    train, test = load_data("faces", "", 32, 64, 32, seed=0)
+    assert train.images.min() >= 0 and train.images.max() <= 1 and train.images.max() > 0.9
+    assert len(train.images) == 64 and len(test.images) == 32
+    with pytest.raises(DataError, match="prepare_celeba.py"):
+        load_data("celeba", str(tmp_path / "missing.npz"), 32, 64, 32, seed=0)
+    with pytest.raises(DataError, match="needs data_root"):
+        load_data("celeba", "", 32, 64, 32, seed=0)

@@ -2,27 +2,52 @@
 through a UMAP of the codes (the blog post's Figure 0). The maths is in the sibling modules."""
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
 import numpy as np
 import torch
 
 from acai_repro.common.batches import BatchSampler
 from acai_repro.data.faces import FaceData, load_faces
+from acai_repro.errors import DataError
 from acai_repro.gaia.model import GAIA, L1Autoencoder
+from acai_repro.runner.registry import repo_root
 from acai_repro.training import Trained, train
 
 CELEBA_SHOWN = ("Smiling", "Eyeglasses", "Blond_Hair", "Male", "Bangs", "Young")  # the paper's Figure 4 kind
 
 
-def load_data(dataset: str, data_root: str, size: int, n_train: int, n_test: int, seed: int) -> tuple[FaceData, FaceData]:
-    """(train, test) faces: procedural (two seeded draws) or CelebA's train and test splits (folder or cache)."""
-    if dataset == "faces":
-        return load_faces(n_train, size, seed), load_faces(n_test, size, seed + 1_000_003)
-    if not data_root:
-        raise ValueError("dataset='celeba' needs data_root: a CelebA folder (img_align_celeba/, list_attr_celeba.txt, "
-                         "list_eval_partition.txt) or the .npz written by data_scripts/prepare_celeba.py")
-    from acai_repro.data.celeba import load_celeba
+def to_unit_range(data: FaceData) -> FaceData:
+    """The loaders give pixels in [-1, 1]; GAIA works on [0, 1] as the official code (images / 255, sigmoid output)."""
+    return dataclasses.replace(data, images=(data.images + 1) / 2)
 
-    return (load_celeba(data_root, size, "train", limit=n_train), load_celeba(data_root, size, "test", limit=n_test))
+
+def find_data_root(data_root: str) -> Path:
+    """``data_root`` as given, or else relative to the checkout (the profiles name ``.cache/celeba64.npz``)."""
+    path = Path(data_root).expanduser()
+    if path.exists() or path.is_absolute():
+        return path
+    in_checkout = repo_root() / path
+    return in_checkout if in_checkout.exists() else path
+
+
+def load_data(dataset: str, data_root: str, size: int, n_train: int, n_test: int, seed: int) -> tuple[FaceData, FaceData]:
+    """(train, test) faces in [0, 1]: procedural (two seeded draws) or CelebA's train and test splits."""
+    if dataset == "faces":
+        train, test = load_faces(n_train, size, seed), load_faces(n_test, size, seed + 1_000_003)
+    else:
+        root = find_data_root(data_root) if data_root else None
+        if root is None or not root.exists():
+            raise DataError(
+                f"dataset='celeba' needs data_root: a CelebA folder (img_align_celeba/, list_attr_celeba.txt, "
+                f"list_eval_partition.txt) or the .npz that `python data_scripts/prepare_celeba.py CELEBA_FOLDER "
+                f".cache/celeba64.npz` writes; got {data_root!r}. Without CelebA, `-p dataset faces` runs on "
+                f"procedural faces.")
+        from acai_repro.data.celeba import load_celeba
+
+        train, test = load_celeba(root, size, "train", limit=n_train), load_celeba(root, size, "test", limit=n_test)
+    return to_unit_range(train), to_unit_range(test)
 
 
 def shown_attributes(names: tuple[str, ...]) -> list[str]:

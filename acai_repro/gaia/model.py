@@ -11,7 +11,8 @@ One :meth:`GAIA.train_step` on a batch x (B even):
 4. **discriminator step**: L_D on the detached images of step 2; its own zero_grad / backward / step at lr_D.
 
 Both gradients are taken at the weights from before the batch (the generator step changes G's weights, never the
-detached images D trains on), like the official code's simultaneous update. Adam for both players.
+detached images D trains on), like the official code's simultaneous update. Adam for both players as the official
+code sets it: TF's defaults (beta1 0.9, beta2 0.999) and epsilon 1e-8 (the official example's ``adam_eps``).
 """
 from __future__ import annotations
 
@@ -21,19 +22,22 @@ from acai_repro.common.model import Model
 from acai_repro.common.players import Optimizers, frozen, update
 from acai_repro.gaia.losses import (balanced_learning_rates, discriminator_loss, distance_loss, draw_alpha,
                                     generator_loss, interpolate, l1)
-from acai_repro.gaia.nets import ConvAutoencoder
+from acai_repro.gaia.nets import ConvAutoencoder, SpatialAutoencoder
+
+ADAM_BETAS = (0.9, 0.999)  # TF's AdamOptimizer defaults, which the official code keeps
 
 
 class GAIA(Model):
-    """Generator G and discriminator D (both :class:`ConvAutoencoder`), two Adam optimisers "G" and "D"."""
+    """Generator G (:class:`ConvAutoencoder`, flat code) and discriminator D (:class:`SpatialAutoencoder`, no
+    bottleneck), two Adam optimisers "G" and "D". Images in [0, 1]."""
 
-    def __init__(self, size: int = 32, width: int = 16, z_dim: int = 32, disc_z_dim: int | None = None,
+    def __init__(self, size: int = 32, width: int = 16, z_dim: int = 32,
                  lr_max: float = 1e-4,  # official 1e-4; each player's lr is a sigmoid share of it
-                 dist_weight: float = 5e-5,  # weight of L_dist in L_G (official 5e-5)
-                 betas: tuple[float, float] = (0.5, 0.999)) -> None:
+                 dist_weight: float = 5e-5,  # weight of L_dist in L_G (official 5e-5 = lr_max / 2)
+                 betas: tuple[float, float] = ADAM_BETAS) -> None:
         super().__init__()
         self.generator = ConvAutoencoder(size, width, z_dim)
-        self.discriminator = ConvAutoencoder(size, width, disc_z_dim or z_dim)
+        self.discriminator = SpatialAutoencoder(size, width)
         self.lr_max, self.dist_weight = lr_max, dist_weight
         self.optimizers = Optimizers({
             "G": torch.optim.Adam(self.generator.parameters(), lr=lr_max / 2, betas=betas),
@@ -100,7 +104,7 @@ class L1Autoencoder(Model):
     """The baseline of the sharpness claim: the generator's architecture trained on |x - G(x)| alone (Adam)."""
 
     def __init__(self, size: int = 32, width: int = 16, z_dim: int = 32, lr: float = 1e-4,
-                 betas: tuple[float, float] = (0.5, 0.999)) -> None:
+                 betas: tuple[float, float] = ADAM_BETAS) -> None:
         super().__init__()
         self.net = ConvAutoencoder(size, width, z_dim)
         self.optimizers = Optimizers({"ae": torch.optim.Adam(self.net.parameters(), lr=lr, betas=betas)})
