@@ -1,9 +1,10 @@
 """Result tables built from runs' ``metrics.json``: the book's results page, the README's tables, staleness checks.
 
 Nothing here is typed by hand. A table is the sweep a summary notebook declares (``registry.SUMMARIES``), or that a
-notebook without a summary declares for its seeds (:data:`SEEDED`), for one profile: one row per parameter combination of the grid (seeds pooled as mean +- population std, as in the summaries
-and the papers' np.std), one column per metric, the paper's value beside it where the run recorded one
-(``metrics.json``'s ``paper``), and the command that made it.
+notebook without a summary declares for its seeds (:data:`SEEDED`), for one profile: one row per parameter
+combination of the grid (seeds pooled as mean +- population std, as in the summaries and the papers' np.std), one
+column per metric, the paper's value beside it where the run recorded one (``metrics.json``'s ``paper``), and the
+command that made it.
 
 * ``acai-repro results`` prints the tables of every profile that has runs;
 * ``acai-repro results --readme`` rewrites the README's blocks between ``<!-- results: NOTEBOOK PROFILE -->`` and
@@ -61,7 +62,8 @@ BLOCK = re.compile(r"(<!-- results: (\w+) (\w+) -->\n)(.*?)(<!-- /results -->)",
 
 
 def tabled() -> dict[str, tuple[str, dict[str, Any]]]:
-    """Every table, in book order: its page (a summary, or the notebook itself) -> (run notebook, {profile: grid})."""
+    """Every table, the summaries' first: its page (a summary, or the notebook itself) -> (run notebook, {profile:
+    grid})."""
     found = {summary: summary_of(summary) for summary in SUMMARIES}
     for notebook, target in SEEDED.items():
         module, attr = target.split(":")

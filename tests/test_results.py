@@ -76,6 +76,20 @@ def test_readme_blocks_are_regenerated_and_the_committed_readme_is_current(tmp_p
     assert render_readme(readme) == readme, "README result tables are stale: run `acai-repro results --readme`"
 
 
+def test_a_notebook_without_a_summary_is_tabled_over_its_declared_seeds(tmp_path):
+    """GAIA has no summary page: its seeds (results.SEEDED) still make one README row, mean +- population std."""
+    for seed, sharpness in ((0, 0.004), (1, 0.006)):
+        run = tmp_path / "quick" / "gaia_attributes" / f"seed={seed}"
+        run.mkdir(parents=True)
+        record = {"notebook": "gaia_attributes", "profile": "quick", "command": f"cmd {seed}", "paper": {},
+                  "parameters": resolve("gaia_attributes", "quick", {"seed": seed}), "device": "cpu (x86_64)",
+                  "git_commit": "a" * 40, "metrics": {"sharpness_gaia": sharpness, "sharpness_ae": 0.005}}
+        (run / "metrics.json").write_text(json.dumps(record))
+    text = render_readme("<!-- results: gaia_attributes quick -->\n<!-- /results -->", tmp_path)
+    assert "| 0.005 ± 0.001 | 0.005 ± 0 | 2 (seeds 0, 1) |" in text
+    assert "No finished run yet for: seed 2." in text
+
+
 def git(top: Path, *args: str) -> str:
     return subprocess.run(["git", "-C", str(top), *args], check=True, capture_output=True, text=True).stdout.strip()
 
