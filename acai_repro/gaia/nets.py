@@ -19,8 +19,9 @@ kept:
 * **He initialisation** (the official ``variance_scaling_initializer``: normal, fan-in, gain 2) and ReLU, as the
   official code; zero biases.
 
-No normalisation layers (batch statistics would leak between real and generated images in D). No stride-1 conv at
-full resolution: on one CPU core those dominate the cost of a step.
+No normalisation layers (batch statistics would leak between real and generated images in D). The only convs at full
+resolution are the last ones, which give the three colours: on a CPU, wide full-resolution convs dominate the cost
+of a step.
 """
 from __future__ import annotations
 
