@@ -183,7 +183,7 @@ def build_table(notebook: str, profile: str, grid: Any, results_root: Path | Non
 
 
 def results_page(profiles: dict[str, str], results_root: Path | None = None) -> str:
-    """The book's results page (MyST): for each summary, its runs in the profile the book shows for it."""
+    """The book's results page (MyST): for each table of :func:`tabled`, its runs in the profile the book shows."""
     parts = ["# Results against the papers", "",
              "Every number on this page is read from the runs' `metrics.json` files when the book is built; none is "
              "typed by hand. Each row gives the value obtained (mean ± population std over the seeds listed), the "
@@ -208,7 +208,7 @@ def results_page(profiles: dict[str, str], results_root: Path | None = None) -> 
 
 
 def tables(profile: str, results_root: Path | None = None) -> list[Table]:
-    """Every summary's table in ``profile`` that has at least one finished run, in book order."""
+    """Every table of :func:`tabled` in ``profile`` that has at least one finished run."""
     found = []
     for run_notebook, sweeps in tabled().values():
         table = build_table(run_notebook, profile, sweeps.get(profile, {}), results_root) if profile in sweeps else None
@@ -219,9 +219,10 @@ def tables(profile: str, results_root: Path | None = None) -> list[Table]:
 
 def render_readme(text: str, results_root: Path | None = None) -> str:
     """``text`` with every ``<!-- results: NOTEBOOK PROFILE -->`` block regenerated from ``results_root``."""
+    sweeps = dict(tabled().values())  # run notebook -> {profile: grid}
+
     def block(match: re.Match) -> str:
         opening, notebook, profile = match.group(1), match.group(2), match.group(3)
-        sweeps = {run: grids for run, grids in tabled().values()}
         if notebook not in sweeps:
             raise ValueError(f"README asks for results of {notebook!r}, which no summary notebook sweeps; "
                              f"valid: {', '.join(sweeps)}")
