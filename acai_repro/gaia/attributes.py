@@ -6,8 +6,8 @@ attributes a (N, K) with a bias, by ordinary least squares (``numpy.linalg.lstsq
 .. math::  z \approx a W + b, \qquad W \in \mathbb{R}^{K \times D}
 
 Row k of W, v_k, is the change of code that goes with attribute k turning on while the others stay fixed; an edit
-is decode(z + s v_k). Attributes here are coded 0 / 1, so s = 1 is one "off -> on" step; the paper's CelebA
-attributes are coded -1 / 1 and its figures add 3 v, i.e. s = 1.5 in our units.
+is decode(z + s v_k). Attributes here are coded 0 / 1, so s = 1 is one "off -> on" step; the official example
+notebook codes them 0 / 1 too (``1 * (attr == 1)``) and adds 3 v, i.e. s = 3.
 
 The edit score asks an independent judge: a logistic-regression classifier per attribute (scikit-learn), trained
 on the *real* training images' pixels. Two choices keep it fair to decoded images:
