@@ -68,6 +68,16 @@ def test_optimizers_partition_parameters(name):
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
+def test_every_player_follows_the_learning_rate(name):
+    """A profile's lr reaches every player (the AAE's discriminator, ACAI's critic, the probe), as in the official
+    runs, where all of them share one rate."""
+    model = build_model(name, depth=4, n_classes=10, lr=1e-3)
+    assert {opt.defaults["lr"] for opt in model.optimizers.values()} == {1e-3}
+    if name == "aae":  # a deliberate departure stays possible
+        assert build_model(name, depth=4, lr=1e-3, disc_lr=1e-4).optimizers["disc"].defaults["lr"] == 1e-4
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
 def test_the_probe_trains_only_on_labelled_batches(name, batch):
     x, label = batch
     model = fresh(name)

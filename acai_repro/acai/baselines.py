@@ -133,10 +133,11 @@ class AAEBaseline(Autoencoder):
         self,
         *,
         disc_sizes: tuple[int, ...] = (100, 100),  # official disc_layer_sizes "100,100", LeakyReLU(0.2) after each
-        disc_lr: float = 1e-4,  # official adversary_lr 1e-4
+        disc_lr: float | None = None,  # None: the model's lr, as the official runs (lr = adversary_lr = 1e-4)
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
+        disc_lr = self.lr if disc_lr is None else disc_lr
         latent, w = self.latent_shape[0], self.latent_shape[1]
         self.discriminator = nn.Sequential(nn.Flatten(), *mlp(  # (B, C, w, w) -> (B, 1), TF dense layers
             [latent * w * w, *disc_sizes, 1], lambda: nn.LeakyReLU(LEAKY_SLOPE), glorot_uniform, glorot_uniform))
