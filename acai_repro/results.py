@@ -144,11 +144,18 @@ def _comparable(params: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in params.items() if k not in RUNNER_ONLY and k != "device"}
 
 
+def grid_runs(records: list[dict[str, Any]], notebook: str, profile: str, grid: Any) -> list[dict[str, Any]]:
+    """The runs among ``records`` that belong to ``grid`` in ``profile``: every parameter equal to the profile's value
+    or to one of the grid's, up to the runner's own (run folder, device)."""
+    wanted = [_comparable(resolve(notebook, profile, combo)) for combo in expand_grid(grid)]
+    return [r for r in records if _comparable(r["parameters"]) in wanted]
+
+
 def build_table(notebook: str, profile: str, grid: Any, results_root: Path | None = None) -> Table | None:
     """The table of ``grid``'s runs of ``notebook`` in ``profile`` (None when none of them has finished)."""
     combos = expand_grid(grid)
     wanted = [_comparable(resolve(notebook, profile, combo)) for combo in combos]
-    records = [r for r in find_runs(notebook, profile, results_root) if _comparable(r["parameters"]) in wanted]
+    records = grid_runs(find_runs(notebook, profile, results_root), notebook, profile, grid)
     if not records:
         return None
     keys = [k for k in dict.fromkeys(k for c in combos for k in c) if k != "seed"]

@@ -15,12 +15,15 @@ from pathlib import Path
 
 import papermill as pm
 
+from acai_repro.acai.params import ACAI_BUDGET_SWEEPS
 from acai_repro.runner import CHAPTERS, resolve, sweep
 from acai_repro.runner.registry import notebook_path, summary_of
 
 HERE = Path(__file__).resolve().parents[1] / "tests" / "nbval"
 FIXTURES = Path("fixtures") / "results"  # relative to HERE, where nbval runs the notebooks
 STRIPPED = ("ckpt-*", "*.ipynb", ".lock", ".*.tmp")
+# Runs a summary reads besides its own sweep: summary -> {profile: grid} of its run notebook (Table 1's budget study).
+EXTRA_SWEEPS = {"acai_table": ACAI_BUDGET_SWEEPS}
 
 
 def make_fixtures(name: str) -> None:
@@ -28,7 +31,8 @@ def make_fixtures(name: str) -> None:
     run_name, sweeps = summary_of(name)
     root = HERE / FIXTURES
     shutil.rmtree(root / "smoke" / run_name, ignore_errors=True)
-    for combo, outcome in sweep(run_name, "smoke", sweeps["smoke"], results_root=root):
+    grids = [sweeps["smoke"]] + ([EXTRA_SWEEPS[name]["smoke"]] if name in EXTRA_SWEEPS else [])
+    for combo, outcome in sweep(run_name, "smoke", grids, results_root=root):
         if isinstance(outcome, Exception):
             raise RuntimeError(f"fixture run {run_name} {combo} failed: {outcome}")
     for pattern in STRIPPED:

@@ -11,10 +11,11 @@ from types import SimpleNamespace
 
 from acai_repro.acai import lines_experiment, table
 from acai_repro.acai.models import MODEL_NAMES as BUILT_MODELS
-from acai_repro.acai.params import ACAI_LINES, ACAI_LINES_SWEEPS, ACAI_TABLE, MODEL_NAMES, PAPER_TABLE1, paper_values
+from acai_repro.acai.params import ACAI_BUDGET_SWEEPS, ACAI_LINES, ACAI_LINES_SWEEPS, ACAI_TABLE, MODEL_NAMES, PAPER_TABLE1, paper_values
 from acai_repro.data.lines import test_lines
 from acai_repro.runner import ParameterError
 from acai_repro.runner.registry import profile_values, resolve
+from acai_repro.runner.runs import run_id
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
@@ -28,6 +29,10 @@ def test_schema_and_profiles():
     paper = resolve("acai_lines", "paper")
     protocol = ("images", "batch", "lr", "depth", "eval_every_images", "eval_pairs", "last_evaluations")
     assert [paper[k] for k in protocol] == [2**24, 64, 1e-4, 16, 65536, 256, 20]  # the paper's protocol
+    quick = resolve("acai_lines", "quick")  # the official nets, batch and rate, for 2^17 images
+    assert [quick[k] for k in protocol] == [2**17, 64, 1e-4, 16, 16384, 256, 3]
+    assert ACAI_LINES_SWEEPS["quick"]["seed"] == [0, 1, 2]
+    assert ACAI_BUDGET_SWEEPS["quick"] == {"model": ["baseline", "acai"], "depth": [8]}
     smoke = resolve("acai_lines", "smoke")
     assert smoke["images"] <= 2**11
     assert profile_values("acai_table", "smoke") == {"profile": "smoke"}
@@ -144,3 +149,68 @@ def test_describe_runs_and_strips(tmp_path):
     curves = table.evaluation_curves(records, tmp_path)
     assert list(curves) == ["acai"] and curves["acai"]["images"].tolist() == [128, 256]
     assert curves["acai"]["mean_distance_e3"].tolist() == [30.0, 20.0] and curves["acai"]["nan_pairs"][1] == 3
+
+
+def quick_record(model, seed, md=1.0, smooth=0.1, nan_pairs=0, **changed):
+    """A metrics.json of a quick acai_lines run with the profile's own parameters (plus ``changed``)."""
+    params = resolve("acai_lines", "quick", {"model": model, "seed": seed, **changed})
+    return {**record(model, seed, md, smooth, nan_pairs), "parameters": params, "run_id": run_id("acai_lines", params)}
+
+
+def test_split_runs_keeps_the_grid_and_the_budget_study_apart():
+    grid = [quick_record(m, s) for m in ("baseline", "acai") for s in (0, 1, 2)]
+    budget = [quick_record("acai", 0, depth=8), quick_record("baseline", 0, depth=8)]
+    by_hand = [quick_record("acai", 0, lr=1e-3), quick_record("acai", 5)]  # another rate; a seed off the grid
+    table_runs, budget_runs = table.split_runs(grid + budget + by_hand, "quick")
+    assert table_runs == grid and budget_runs == budget
+    assert table.split_runs(grid, "paper") == ([], [])  # quick runs are not the paper profile's
+
+
+def claim_rows(acai=(0.5, 0.1), baseline=(5.0, 0.4), seeds=(0, 1, 2), acai_nan=0, spread=0.01, missing=()):
+    """Table rows of all seven models over ``seeds``: ACAI and the baseline at (Mean Distance, Smoothness), the
+    other five worse than the baseline; each value +- ``spread`` across seeds."""
+    values = {m: (baseline[0] * 2, baseline[1] * 2) for m in MODEL_NAMES}
+    values.update(acai=acai, baseline=baseline)
+    records = []
+    for model, (md, smooth) in values.items():
+        if model in missing:
+            continue
+        for i, seed in enumerate(seeds):
+            shift = spread * (i - (len(seeds) - 1) / 2)
+            records.append(record(model, seed, md + shift, smooth + shift, acai_nan if model == "acai" else 0))
+    return table.table_rows(records)
+
+
+def test_table1_claim_follows_its_rule():
+    holds = table.table1_claim(claim_rows())
+    assert holds.verdict == "holds" and holds.lowest_mean_distance and holds.lowest_smoothness and holds.nan_free
+    assert holds.within_spread == () and holds.runner_up == {"mean_distance_e3": "baseline", "smoothness": "baseline"}
+    close = table.table1_claim(claim_rows(acai=(0.5, 0.1), baseline=(0.52, 0.3), spread=0.05))
+    assert close.verdict == "partly" and close.within_spread == ("baseline mean_distance_e3",)
+    assert table.table1_claim(claim_rows(acai_nan=3)).verdict == "partly"  # NaN pairs: lowest, yet not clean
+    assert table.table1_claim(claim_rows(acai=(0.5, 0.5))).verdict == "does not hold"  # the baseline is smoother
+    assert table.table1_claim(claim_rows(seeds=(0,))).verdict == "partly"  # one seed has no spread
+    assert table.table1_claim(claim_rows(missing=("vqvae",))).verdict == "not run"
+    blank = claim_rows(baseline=(5.0, math.nan))  # the baseline decodes blanks: no Smoothness, beaten
+    assert table.table1_claim(blank).verdict == "holds"
+    assert "lowest mean Mean Distance" in table.CLAIM_RULE
+
+
+def test_budget_curves_align_the_seeds_evaluations(tmp_path):
+    runs = [quick_record("acai", 0), quick_record("acai", 1), quick_record("acai", 0, depth=8)]
+    for run, n in zip(runs, (3, 2, 3)):  # seed 1 is still training: two evaluations so far
+        folder = table.run_folder(tmp_path, run)
+        folder.mkdir(parents=True)
+        evals = [{"step": 256 * (i + 1), "mean_distance_e3": 10.0 - i - run["parameters"]["seed"],
+                  "smoothness": math.nan if i == 0 else 0.5, "nan_pairs": 256 - 100 * i} for i in range(n)]
+        (folder / "history.json").write_text(json.dumps({"losses": [], "evals": evals}))
+    curves = table.budget_curves(runs, tmp_path)
+    assert set(curves) == {("acai", 16), ("acai", 8)}
+    wide = curves[("acai", 16)]
+    assert wide["images"].tolist() == [16384, 32768] and wide["seeds"].tolist() == [0, 1]
+    assert wide["mean_distance_e3"].tolist() == [[10.0, 9.0], [9.0, 8.0]]  # (seeds, evaluations)
+    assert np.isnan(wide["smoothness"][:, 0]).all() and curves[("acai", 8)]["nan_pairs"].tolist() == [[256, 156, 56]]
+    assert table.clean_from(wide) is None  # 156 NaN pairs at the last evaluation
+    assert table.clean_from({"images": np.array([1, 2, 3]), "nan_pairs": np.array([[0, 4, 0], [9, 0, 0]])}) == 3
+    fig = table.plot_budget(curves)
+    assert len(fig.axes) == 3 and fig.axes[0].get_yscale() == "log"

@@ -33,8 +33,9 @@ def test_table_pools_seeds_labels_unverified_values_and_lists_missing_runs(tmp_p
     # a run of other parameters (an old profile, say) is not part of the sweep and must not be counted
     other = tmp_path / "quick" / "acai_lines" / "old"
     other.mkdir()
-    (other / "metrics.json").write_text((tmp_path / "quick/acai_lines/model=acai_seed=0/metrics.json").read_text()
-                                        .replace('"lr": 0.001', '"lr": 0.5'))
+    record = json.loads((tmp_path / "quick/acai_lines/model=acai_seed=0/metrics.json").read_text())
+    record["parameters"]["lr"] = 0.5
+    (other / "metrics.json").write_text(json.dumps(record))
     table = build_table("acai_lines", "quick", GRID, tmp_path)
     assert [r["model"] for r in table.rows] == ["baseline", "acai"]
     baseline, acai = table.rows

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from acai_repro.acai.params import MODEL_NAMES, PAPER_TABLE1
+from acai_repro.acai.params import ACAI_BUDGET_SWEEPS, ACAI_LINES_SWEEPS, MODEL_NAMES, PAPER_TABLE1
+from acai_repro.results import grid_runs
 from acai_repro.runner.runs import sweep_commands
+from acai_repro.verdict import MIN_SEEDS, beyond_spread
 
 IDENTITY = ("model", "seed", "profile", "run_dir", "device")  # parameters that may differ between the table's runs
 
@@ -125,13 +128,135 @@ def sweep_command(profile: str, grid: Mapping[str, Sequence[Any]]) -> str:
     return " && ".join(sweep_commands("acai_lines", profile, grid))
 
 
+def history_curves(record: Mapping[str, Any], results_root: Path) -> dict[str, np.ndarray] | None:
+    """One run's evaluations as arrays: {"images", "mean_distance_e3", "smoothness", "nan_pairs"} (None when the run
+    has no ``history.json``)."""
+    path = run_folder(results_root, record) / "history.json"
+    if not path.is_file():
+        return None
+    evals = json.loads(path.read_text())["evals"]
+    curves = {"images": np.array([row["step"] * record["parameters"]["batch"] for row in evals])}
+    for key in CURVE_METRICS:
+        curves[key] = np.array([row[key] for row in evals], dtype=np.float64)
+    return curves
+
+
+CURVE_METRICS = ("mean_distance_e3", "smoothness", "nan_pairs")
+
+
 def evaluation_curves(records: Sequence[Mapping[str, Any]], results_root: Path) -> dict[str, dict[str, np.ndarray]]:
     """For each model's lowest-seed run with a ``history.json``: {"images", metric: ...} arrays of its evaluations."""
+    return {model: history_curves(record, results_root)
+            for model, (record, _) in lowest_seed_files(records, results_root, "history.json").items()}
+
+
+# --- Which runs are Table 1's, and the budget study ---------------------------------------------------------------
+
+def split_runs(records: Sequence[Mapping[str, Any]], profile: str) -> tuple[list, list]:
+    """(Table 1's runs, the budget study's runs) among ``records`` of ``profile``: the first are the profile's grid
+    (every model and seed at the profile's settings, ``ACAI_LINES_SWEEPS``), the second ``ACAI_BUDGET_SWEEPS`` (the
+    same models at another width). A run of neither grid, e.g. made by hand with other settings, is left out."""
+    records = list(records)
+    table = grid_runs(records, "acai_lines", profile, ACAI_LINES_SWEEPS[profile])
+    budget = grid_runs(records, "acai_lines", profile, ACAI_BUDGET_SWEEPS[profile]) if profile in ACAI_BUDGET_SWEEPS \
+        else []
+    return table, budget
+
+
+def budget_curves(records: Sequence[Mapping[str, Any]],
+                  results_root: Path) -> dict[tuple[str, int], dict[str, np.ndarray]]:
+    """The budget study's curves: for each (model, depth) with runs, every metric of :data:`CURVE_METRICS` at each
+    evaluation as (seeds, evaluations) arrays, plus "images" and "seeds". Each run evaluates at the same image counts
+    (an evaluation every ``eval_every_images``), so the value after N images is also what a run of N images gives:
+    one run of 2^17 images is the study's run of 16,384, 32,768, ... images (constant rate, fresh data)."""
+    grouped: dict[tuple[str, int], list] = {}
+    for record in sorted(records, key=lambda r: r["parameters"]["seed"]):
+        curves = history_curves(record, results_root)
+        if curves is not None:
+            grouped.setdefault((record["parameters"]["model"], record["parameters"]["depth"]), []).append(
+                (record["parameters"]["seed"], curves))
     out = {}
-    for model, (record, path) in lowest_seed_files(records, results_root, "history.json").items():
-        evals = json.loads(path.read_text())["evals"]
-        curves = {"images": np.array([row["step"] * record["parameters"]["batch"] for row in evals])}
-        for key in ("mean_distance_e3", "smoothness", "nan_pairs"):
-            curves[key] = np.array([row[key] for row in evals], dtype=np.float64)
-        out[model] = curves
+    for key, runs in grouped.items():
+        n = min(len(c["images"]) for _, c in runs)  # a run still training has fewer evaluations
+        out[key] = {"images": runs[0][1]["images"][:n], "seeds": np.array([seed for seed, _ in runs]),
+                    **{m: np.stack([c[m][:n] for _, c in runs]) for m in CURVE_METRICS}}
     return out
+
+
+def clean_from(curve: Mapping[str, np.ndarray]) -> int | None:
+    """The images after which every evaluation of every seed in ``curve`` (:func:`budget_curves`) has no NaN pair,
+    i.e. from when on the decoders draw a line at both ends of every test pair; None if the last one still has some."""
+    clean = (np.asarray(curve["nan_pairs"]) == 0).all(axis=0)
+    later = [i for i in range(len(clean)) if clean[i:].all()]
+    return int(curve["images"][later[0]]) if later else None
+
+
+def plot_budget(curves: Mapping[tuple[str, int], Mapping[str, np.ndarray]], paper_depth: int = 16):
+    """Mean Distance, Smoothness and NaN pairs against the images seen, one line per (model, depth): the seeds' mean
+    (thick) and each seed (thin); the official width solid, other widths dashed. Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.0))
+    colours = {model: f"C{i}" for i, model in enumerate(MODEL_NAMES)}
+    for (model, depth), c in sorted(curves.items()):
+        style = "-" if depth == paper_depth else "--"
+        label = f"{model}, depth {depth} ({len(c['seeds'])} seed{'s' if len(c['seeds']) > 1 else ''})"
+        for ax, key in zip(axes, CURVE_METRICS):
+            for row in c[key]:
+                ax.plot(c["images"], row, style, color=colours[model], lw=0.6, alpha=0.4)
+            with warnings.catch_warnings():  # an evaluation where every seed is NaN stays a gap
+                warnings.simplefilter("ignore", RuntimeWarning)
+                ax.plot(c["images"], np.nanmean(c[key], axis=0), style, color=colours[model], lw=2, marker="o",
+                        ms=3, label=label)
+    for ax, title in zip(axes, ("Mean Distance x 10^3 (lower is better)", "Smoothness (lower is better)",
+                                "NaN pairs (of 256)")):
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("images seen")
+    axes[0].set_yscale("log")
+    axes[-1].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+# --- The paper's claim --------------------------------------------------------------------------------------------
+
+CLAIM_RULE = ("holds: ACAI has the lowest mean Mean Distance and the lowest mean Smoothness of the seven models, no "
+              f"NaN pair in any run, and each margin exceeds the larger of the two models' spreads over at least "
+              f"{MIN_SEEDS} seeds (a model whose every pair is NaN has no Smoothness and counts as beaten); partly: "
+              "the lowest means, but a margin within the spread or NaN pairs; does not hold: another model has a "
+              "lower mean; not run: a model has no run")
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Table 1's claim (ACAI interpolates best: the lowest Mean Distance and Smoothness) judged by :data:`CLAIM_RULE`."""
+
+    verdict: str  # "holds", "partly", "does not hold", "not run"
+    lowest_mean_distance: bool
+    lowest_smoothness: bool
+    nan_free: bool
+    within_spread: tuple[str, ...]  # "model metric" margins ACAI has only within the seeds' spread
+    runner_up: dict[str, str]  # metric -> the model with the next-lowest mean
+
+
+def table1_claim(rows: Sequence[Row]) -> Claim:
+    """Judge Table 1's claim on ``rows`` (:func:`table_rows`) by :data:`CLAIM_RULE`."""
+    by_model = {row.model: row for row in rows}
+    if set(by_model) != set(MODEL_NAMES):
+        return Claim("not run", False, False, False, (), {})
+    acai = by_model["acai"]
+    others = [row for row in rows if row.model != "acai"]
+    lowest, within, runner_up = {}, [], {}
+    for metric in ("mean_distance_e3", "smoothness"):
+        mine = getattr(acai, metric)
+        defined = [row for row in others if not math.isnan(getattr(row, metric)[0])]
+        runner_up[metric] = min(defined, key=lambda row: getattr(row, metric)[0]).model if defined else ""
+        lowest[metric] = not math.isnan(mine[0]) and all(mine[0] < getattr(row, metric)[0] for row in defined)
+        for row in defined:
+            theirs = getattr(row, metric)
+            if min(len(acai.seeds), len(row.seeds)) < MIN_SEEDS or beyond_spread(*theirs, *mine) != 1:
+                within.append(f"{row.model} {metric}")
+    nan_free = acai.nan_pairs[0] == 0
+    both = lowest["mean_distance_e3"] and lowest["smoothness"]
+    verdict = "does not hold" if not both else "holds" if nan_free and not within else "partly"
+    return Claim(verdict, lowest["mean_distance_e3"], lowest["smoothness"], nan_free, tuple(within), runner_up)
