@@ -30,9 +30,9 @@ def test_schema_and_profiles():
     protocol = ("images", "batch", "lr", "depth", "eval_every_images", "eval_pairs", "last_evaluations")
     assert [paper[k] for k in protocol] == [2**24, 64, 1e-4, 16, 65536, 256, 20]  # the paper's protocol
     quick = resolve("acai_lines", "quick")  # the official nets, batch and rate, for 2^17 images
-    assert [quick[k] for k in protocol] == [2**17, 64, 1e-4, 16, 16384, 256, 3]
+    assert [quick[k] for k in protocol] == [2**17, 64, 3e-4, 16, 8192, 256, 3]
     assert ACAI_LINES_SWEEPS["quick"]["seed"] == [0, 1, 2]
-    assert ACAI_BUDGET_SWEEPS["quick"] == {"model": ["baseline", "acai"], "depth": [8]}
+    assert ACAI_BUDGET_SWEEPS["quick"] == {"model": list(MODEL_NAMES), "lr": [1e-4], "eval_every_images": [16384]}
     smoke = resolve("acai_lines", "smoke")
     assert smoke["images"] <= 2**11
     assert profile_values("acai_table", "smoke") == {"profile": "smoke"}
@@ -159,8 +159,8 @@ def quick_record(model, seed, md=1.0, smooth=0.1, nan_pairs=0, **changed):
 
 def test_split_runs_keeps_the_grid_and_the_budget_study_apart():
     grid = [quick_record(m, s) for m in ("baseline", "acai") for s in (0, 1, 2)]
-    budget = [quick_record("acai", 0, depth=8), quick_record("baseline", 0, depth=8)]
-    by_hand = [quick_record("acai", 0, lr=1e-3), quick_record("acai", 5)]  # another rate; a seed off the grid
+    budget = [quick_record(m, 0, lr=1e-4, eval_every_images=16384) for m in ("acai", "baseline")]
+    by_hand = [quick_record("acai", 0, lr=1e-3), quick_record("acai", 0, lr=1e-4, depth=8), quick_record("acai", 5)]
     table_runs, budget_runs = table.split_runs(grid + budget + by_hand, "quick")
     assert table_runs == grid and budget_runs == budget
     assert table.split_runs(grid, "paper") == ([], [])  # quick runs are not the paper profile's
@@ -197,7 +197,7 @@ def test_table1_claim_follows_its_rule():
 
 
 def test_budget_curves_align_the_seeds_evaluations(tmp_path):
-    runs = [quick_record("acai", 0), quick_record("acai", 1), quick_record("acai", 0, depth=8)]
+    runs = [quick_record("acai", 0), quick_record("acai", 1), quick_record("acai", 0, lr=1e-4)]
     for run, n in zip(runs, (3, 2, 3)):  # seed 1 is still training: two evaluations so far
         folder = table.run_folder(tmp_path, run)
         folder.mkdir(parents=True)
@@ -205,12 +205,15 @@ def test_budget_curves_align_the_seeds_evaluations(tmp_path):
                   "smoothness": math.nan if i == 0 else 0.5, "nan_pairs": 256 - 100 * i} for i in range(n)]
         (folder / "history.json").write_text(json.dumps({"losses": [], "evals": evals}))
     curves = table.budget_curves(runs, tmp_path)
-    assert set(curves) == {("acai", 16), ("acai", 8)}
-    wide = curves[("acai", 16)]
+    assert set(curves) == {("acai", 3e-4), ("acai", 1e-4)}
+    wide = curves[("acai", 3e-4)]
     assert wide["images"].tolist() == [16384, 32768] and wide["seeds"].tolist() == [0, 1]
     assert wide["mean_distance_e3"].tolist() == [[10.0, 9.0], [9.0, 8.0]]  # (seeds, evaluations)
-    assert np.isnan(wide["smoothness"][:, 0]).all() and curves[("acai", 8)]["nan_pairs"].tolist() == [[256, 156, 56]]
+    assert np.isnan(wide["smoothness"][:, 0]).all() and curves[("acai", 1e-4)]["nan_pairs"].tolist() == [[256, 156, 56]]
     assert table.clean_from(wide) is None  # 156 NaN pairs at the last evaluation
     assert table.clean_from({"images": np.array([1, 2, 3]), "nan_pairs": np.array([[0, 4, 0], [9, 0, 0]])}) == 3
-    fig = table.plot_budget(curves)
+    fig = table.plot_budget(curves, solid=3e-4)
     assert len(fig.axes) == 3 and fig.axes[0].get_yscale() == "log"
+    styles = {line.get_label(): line.get_linestyle() for line in fig.axes[0].lines if not line.get_label().startswith("_")}
+    assert styles == {"acai, lr 0.0001 (1 seed)": "--", "acai, lr 0.0003 (2 seeds)": "-"}
+    assert set(table.budget_curves(runs, tmp_path, vary="depth")) == {("acai", 16)}

@@ -155,7 +155,8 @@ def evaluation_curves(records: Sequence[Mapping[str, Any]], results_root: Path) 
 def split_runs(records: Sequence[Mapping[str, Any]], profile: str) -> tuple[list, list]:
     """(Table 1's runs, the budget study's runs) among ``records`` of ``profile``: the first are the profile's grid
     (every model and seed at the profile's settings, ``ACAI_LINES_SWEEPS``), the second ``ACAI_BUDGET_SWEEPS`` (the
-    same models at another width). A run of neither grid, e.g. made by hand with other settings, is left out."""
+    same models at the official learning rate). A run of neither grid, e.g. made by hand with other settings, is left
+    out."""
     records = list(records)
     table = grid_runs(records, "acai_lines", profile, ACAI_LINES_SWEEPS[profile])
     budget = grid_runs(records, "acai_lines", profile, ACAI_BUDGET_SWEEPS[profile]) if profile in ACAI_BUDGET_SWEEPS \
@@ -163,17 +164,17 @@ def split_runs(records: Sequence[Mapping[str, Any]], profile: str) -> tuple[list
     return table, budget
 
 
-def budget_curves(records: Sequence[Mapping[str, Any]],
-                  results_root: Path) -> dict[tuple[str, int], dict[str, np.ndarray]]:
-    """The budget study's curves: for each (model, depth) with runs, every metric of :data:`CURVE_METRICS` at each
+def budget_curves(records: Sequence[Mapping[str, Any]], results_root: Path,
+                  vary: str = "lr") -> dict[tuple[str, Any], dict[str, np.ndarray]]:
+    """Curves of the runs grouped by (model, their value of ``vary``): every metric of :data:`CURVE_METRICS` at each
     evaluation as (seeds, evaluations) arrays, plus "images" and "seeds". Each run evaluates at the same image counts
     (an evaluation every ``eval_every_images``), so the value after N images is also what a run of N images gives:
     one run of 2^17 images is the study's run of 16,384, 32,768, ... images (constant rate, fresh data)."""
-    grouped: dict[tuple[str, int], list] = {}
+    grouped: dict[tuple[str, Any], list] = {}
     for record in sorted(records, key=lambda r: r["parameters"]["seed"]):
         curves = history_curves(record, results_root)
         if curves is not None:
-            grouped.setdefault((record["parameters"]["model"], record["parameters"]["depth"]), []).append(
+            grouped.setdefault((record["parameters"]["model"], record["parameters"][vary]), []).append(
                 (record["parameters"]["seed"], curves))
     out = {}
     for key, runs in grouped.items():
@@ -191,16 +192,19 @@ def clean_from(curve: Mapping[str, np.ndarray]) -> int | None:
     return int(curve["images"][later[0]]) if later else None
 
 
-def plot_budget(curves: Mapping[tuple[str, int], Mapping[str, np.ndarray]], paper_depth: int = 16):
-    """Mean Distance, Smoothness and NaN pairs against the images seen, one line per (model, depth): the seeds' mean
-    (thick) and each seed (thin); the official width solid, other widths dashed. Returns the figure."""
+def plot_budget(curves: Mapping[tuple[str, Any], Mapping[str, np.ndarray]], vary: str = "lr", solid: Any = None):
+    """Mean Distance, Smoothness and NaN pairs against the images seen, one line per (model, value of ``vary``): the
+    seeds' mean (thick) and each seed (thin); the value ``solid`` (e.g. the profile's) solid, the others dashed.
+    Returns the figure."""
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.0))
     colours = {model: f"C{i}" for i, model in enumerate(MODEL_NAMES)}
-    for (model, depth), c in sorted(curves.items()):
-        style = "-" if depth == paper_depth else "--"
-        label = f"{model}, depth {depth} ({len(c['seeds'])} seed{'s' if len(c['seeds']) > 1 else ''})"
+    for (model, value), c in sorted(curves.items(), key=lambda kv: (MODEL_NAMES.index(kv[0][0]), str(kv[0][1]))):
+        style = "-" if solid is None or value == solid else "--"
+        n = len(c["seeds"])
+        label = f"{model}, {vary} {value:g} ({n} seed{'s' if n > 1 else ''})" if isinstance(value, float) \
+            else f"{model}, {vary} {value} ({n} seed{'s' if n > 1 else ''})"
         for ax, key in zip(axes, CURVE_METRICS):
             for row in c[key]:
                 ax.plot(c["images"], row, style, color=colours[model], lw=0.6, alpha=0.4)
