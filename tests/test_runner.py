@@ -92,15 +92,15 @@ def test_a_parameter_added_later_keeps_the_ids_and_records_of_earlier_runs(tmp_p
     from acai_repro.acai import params as acai_params
 
     params = resolve("acai_lines", "quick")
-    assert run_id("acai_lines", params) == "defaults-04f7b35bae"  # results/quick/acai_lines/defaults-04f7b35bae
+    assert run_id("acai_lines", params) == "defaults-c1de5116af"  # results/quick/acai_lines/defaults-c1de5116af
     later = Schema("acai_lines", {**acai_params.ACAI_LINES.own,
                                   "warmup": Param(int, 0, "a parameter added later", low=0, high=10, added_later=True)})
     monkeypatch.setattr(acai_params, "ACAI_LINES", later)
     assert get_schema("acai_lines").added_later == {"warmup": 0}
-    assert run_id("acai_lines", {**params, "warmup": 0}) == "defaults-04f7b35bae"
+    assert run_id("acai_lines", {**params, "warmup": 0}) == "defaults-c1de5116af"
     changed = run_id("acai_lines", {**params, "warmup": 3})
-    assert changed.startswith("warmup=3-") and changed.split("-")[-1] != "04f7b35bae"
-    old = json.loads((REPO / "results/quick/acai_lines/defaults-04f7b35bae/metrics.json").read_text())
+    assert changed.startswith("warmup=3-") and changed.split("-")[-1] != "c1de5116af"
+    old = json.loads((REPO / "results/quick/acai_lines/defaults-c1de5116af/metrics.json").read_text())
     (tmp_path / "metrics.json").write_text(json.dumps(old))
     assert read_metrics(tmp_path / "metrics.json")["parameters"]["warmup"] == 0
     (tmp_path / "metrics.json").write_text(json.dumps({**old, "notebook": "retired_notebook"}))
