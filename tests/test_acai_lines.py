@@ -146,9 +146,10 @@ def test_describe_runs_and_strips(tmp_path):
     evals = [{"step": 8, "mean_distance_e3": 30.0, "smoothness": math.nan, "nan_pairs": 256, "probe_accuracy": 0.1},
              {"step": 16, "mean_distance_e3": 20.0, "smoothness": 0.5, "nan_pairs": 3, "probe_accuracy": 0.5}]
     (folder / "history.json").write_text(json.dumps({"losses": [], "evals": evals}))
-    curves = table.evaluation_curves(records, tmp_path)
-    assert list(curves) == ["acai"] and curves["acai"]["images"].tolist() == [128, 256]
-    assert curves["acai"]["mean_distance_e3"].tolist() == [30.0, 20.0] and curves["acai"]["nan_pairs"][1] == 3
+    assert table.history_curves(records[1], tmp_path) is None  # the baseline has no history.json
+    curves = table.history_curves(records[0], tmp_path)
+    assert curves["images"].tolist() == [128, 256]
+    assert curves["mean_distance_e3"].tolist() == [30.0, 20.0] and curves["nan_pairs"][1] == 3
 
 
 def quick_record(model, seed, md=1.0, smooth=0.1, nan_pairs=0, **changed):

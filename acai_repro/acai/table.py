@@ -144,12 +144,6 @@ def history_curves(record: Mapping[str, Any], results_root: Path) -> dict[str, n
 CURVE_METRICS = ("mean_distance_e3", "smoothness", "nan_pairs")
 
 
-def evaluation_curves(records: Sequence[Mapping[str, Any]], results_root: Path) -> dict[str, dict[str, np.ndarray]]:
-    """For each model's lowest-seed run with a ``history.json``: {"images", metric: ...} arrays of its evaluations."""
-    return {model: history_curves(record, results_root)
-            for model, (record, _) in lowest_seed_files(records, results_root, "history.json").items()}
-
-
 # --- Which runs are Table 1's, and the budget study ---------------------------------------------------------------
 
 def split_runs(records: Sequence[Mapping[str, Any]], profile: str) -> tuple[list, list]:
@@ -202,9 +196,8 @@ def plot_budget(curves: Mapping[tuple[str, Any], Mapping[str, np.ndarray]], vary
     colours = {model: f"C{i}" for i, model in enumerate(MODEL_NAMES)}
     for (model, value), c in sorted(curves.items(), key=lambda kv: (MODEL_NAMES.index(kv[0][0]), str(kv[0][1]))):
         style = "-" if solid is None or value == solid else "--"
-        n = len(c["seeds"])
-        label = f"{model}, {vary} {value:g} ({n} seed{'s' if n > 1 else ''})" if isinstance(value, float) \
-            else f"{model}, {vary} {value} ({n} seed{'s' if n > 1 else ''})"
+        n, shown = len(c["seeds"]), f"{value:g}" if isinstance(value, float) else value
+        label = f"{model}, {vary} {shown} ({n} seed{'s' if n > 1 else ''})"
         for ax, key in zip(axes, CURVE_METRICS):
             for row in c[key]:
                 ax.plot(c["images"], row, style, color=colours[model], lw=0.6, alpha=0.4)
