@@ -197,6 +197,14 @@ def test_table1_claim_follows_its_rule():
     assert "lowest mean Mean Distance" in table.CLAIM_RULE
 
 
+def test_seed_by_seed_pairs_acai_with_a_rival_on_shared_seeds():
+    records = [record("acai", 2, 1.0, 0.2), record("acai", 0, 3.0, 0.1), record("baseline", 0, 4.0, 0.3),
+               record("baseline", 1, 5.0, 0.4), record("baseline", 2, 2.0, 0.5), record("vae", 0, 9.0, 0.9)]
+    assert table.seed_by_seed(records, "baseline", "mean_distance_e3") == [(0, 3.0, 4.0), (2, 1.0, 2.0)]
+    assert table.seed_by_seed(records, "baseline", "smoothness") == [(0, 0.1, 0.3), (2, 0.2, 0.5)]
+    assert table.seed_by_seed(records, "aae", "smoothness") == []  # no shared seed
+
+
 def test_budget_curves_align_the_seeds_evaluations(tmp_path):
     runs = [quick_record("acai", 0), quick_record("acai", 1), quick_record("acai", 0, lr=1e-4)]
     for run, n in zip(runs, (3, 2, 3)):  # seed 1 is still training: two evaluations so far

@@ -257,3 +257,13 @@ def table1_claim(rows: Sequence[Row]) -> Claim:
     both = lowest["mean_distance_e3"] and lowest["smoothness"]
     verdict = "does not hold" if not both else "holds" if nan_free and not within else "partly"
     return Claim(verdict, lowest["mean_distance_e3"], lowest["smoothness"], nan_free, tuple(within), runner_up)
+
+
+def seed_by_seed(records: Sequence[Mapping[str, Any]], rival: str, metric: str) -> list[tuple[int, float, float]]:
+    """(seed, ACAI's value, ``rival``'s value) of ``metric`` for each seed both models ran, in seed order.
+
+    Seeds share the evaluation pairs and differ in initialisation and data order, so a margin within the spread
+    over seeds can still be one ACAI wins on every seed; this lists the pairs the verdict's rule does not use."""
+    value = {(r["parameters"]["model"], r["parameters"]["seed"]): r["metrics"].get(metric, math.nan) for r in records}
+    seeds = sorted({seed for model, seed in value if model == "acai"} & {seed for model, seed in value if model == rival})
+    return [(seed, value["acai", seed], value[rival, seed]) for seed in seeds]
