@@ -265,5 +265,6 @@ def seed_by_seed(records: Sequence[Mapping[str, Any]], rival: str, metric: str) 
     Seeds share the evaluation pairs and differ in initialisation and data order, so a margin within the spread
     over seeds can still be one ACAI wins on every seed; this lists the pairs the verdict's rule does not use."""
     value = {(r["parameters"]["model"], r["parameters"]["seed"]): r["metrics"].get(metric, math.nan) for r in records}
-    seeds = sorted({seed for model, seed in value if model == "acai"} & {seed for model, seed in value if model == rival})
+    ran = {name: {seed for model, seed in value if model == name} for name in ("acai", rival)}
+    seeds = sorted(ran["acai"] & ran[rival])
     return [(seed, value["acai", seed], value[rival, seed]) for seed in seeds]
