@@ -121,11 +121,11 @@ def test_the_pool_joins_the_unlabelled_batches_only(tmp_path, monkeypatch):
     assert (label[grey] == -1).all() and (label[-10:] >= 0).all()  # never labelled; the labelled half is real digits
 
 
-def test_the_summary_keeps_a_grown_pool_apart_from_the_bundled_rows():
+def test_the_summary_keeps_a_grown_pool_and_a_longer_budget_apart_from_the_bundled_rows():
     from acai_repro.aae.semisupervised_table import by_labels, runs_frame
 
-    def record(n_labels, seed, error, extra=None):
-        params = {**AAE_SEMISUPERVISED.defaults, "n_labels": n_labels, "seed": seed}
+    def record(n_labels, seed, error, extra=None, steps=1500):
+        params = {**AAE_SEMISUPERVISED.defaults, "n_labels": n_labels, "seed": seed, "steps": steps}
         metrics = {"test_error": error, "unlabelled_error": error, "n_train": 4000, "data_source": "bundled"}
         if extra is not None:
             metrics["n_extra_unlabelled"] = extra
@@ -133,8 +133,9 @@ def test_the_summary_keeps_a_grown_pool_apart_from_the_bundled_rows():
 
     table = by_labels(runs_frame([record(100, 0, 0.10), record(100, 1, 0.20),  # runs made before the pool existed
                                   record(100, 0, 0.05, extra=10000), record(100, 1, 0.07, extra=10000),
-                                  record(1000, 0, 0.08, extra=0)]))
-    assert table[["n_labels", "n_extra", "seeds"]].values.tolist() == [[100, 0, 2], [100, 10000, 2], [1000, 0, 1]]
-    assert table.test_error.round(4).tolist() == [0.15, 0.06, 0.08]
-    assert table.test_error_std.round(4).tolist() == [0.05, 0.01, 0.0]
-    assert table.paper_test_error.tolist() == [0.019, 0.019, 0.016]
+                                  record(100, 0, 0.12, extra=0, steps=4500), record(1000, 0, 0.08, extra=0)]))
+    assert table[["n_labels", "n_extra", "steps", "seeds"]].values.tolist() == [
+        [100, 0, 1500, 2], [100, 0, 4500, 1], [100, 10000, 1500, 2], [1000, 0, 1500, 1]]  # budgets never pooled
+    assert table.test_error.round(4).tolist() == [0.15, 0.12, 0.06, 0.08]
+    assert table.test_error_std.round(4).tolist() == [0.05, 0.0, 0.01, 0.0]
+    assert table.paper_test_error.tolist() == [0.019, 0.019, 0.019, 0.016]

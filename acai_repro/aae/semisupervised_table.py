@@ -28,25 +28,26 @@ def runs_frame(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
 
 
 def by_labels(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per n_labels and n_extra: seeds, training steps, mean and population std of the test and unlabelled errors,
-    and the paper's test error."""
-    groups = frame.groupby(["n_labels", "n_extra"])
-    table = pd.DataFrame({"seeds": groups.size(), "steps": groups.steps.max(),
+    """Per n_labels, n_extra and steps (runs of other budgets are never pooled): seeds, mean and population std of the
+    test and unlabelled errors, and the paper's test error."""
+    groups = frame.groupby(["n_labels", "n_extra", "steps"])
+    table = pd.DataFrame({"seeds": groups.size(),
                           "test_error": groups.test_error.mean(), "test_error_std": groups.test_error.std(ddof=0),
                           "unlabelled_error": groups.unlabelled_error.mean(),
                           "unlabelled_error_std": groups.unlabelled_error.std(ddof=0)})
-    table["paper_test_error"] = [PAPER_ERRORS.get(n, np.nan) for n, _ in table.index]
+    table["paper_test_error"] = [PAPER_ERRORS.get(n, np.nan) for n, _, _ in table.index]
     return table.reset_index()
 
 
 def learning_curves(records: Sequence[Mapping[str, Any]], results_root: Path, profile: str) -> pd.DataFrame:
-    """The errors each run measured during training (its ``history.json`` evaluations): n_labels, n_extra, seed,
-    step, test_error, unlabelled_error."""
+    """The errors each run measured during training (its ``history.json`` evaluations): n_labels, n_extra, steps
+    (the run's budget), seed, step, test_error, unlabelled_error."""
     rows = []
     for r in records:
         path = Path(results_root) / profile / "aae_semisupervised" / r["run_id"] / "history.json"
         if path.is_file():
             key = {"n_labels": r["parameters"]["n_labels"], "n_extra": r["metrics"].get("n_extra_unlabelled", 0),
-                   "seed": r["parameters"]["seed"]}
+                   "steps": r["parameters"]["steps"], "seed": r["parameters"]["seed"]}
             rows += [{**key, **row} for row in json.loads(path.read_text())["evals"]]
-    return pd.DataFrame(rows, columns=["n_labels", "n_extra", "seed", "step", "test_error", "unlabelled_error"])
+    return pd.DataFrame(rows, columns=["n_labels", "n_extra", "steps", "seed", "step", "test_error",
+                                       "unlabelled_error"])
