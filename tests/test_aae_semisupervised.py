@@ -12,6 +12,7 @@ from acai_repro.aae.semisupervised_params import AAE_SEMISUPERVISED, check_combi
 from acai_repro.errors import DataError
 from acai_repro.runner import ParameterError
 from acai_repro.runner.runs import Run
+from test_mnist import write_split  # the IDX writer of the loader's tests
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
@@ -92,10 +93,7 @@ def test_one_label_per_class_is_enough_on_an_easy_problem(tmp_path):
 def test_the_unlabelled_pool_adds_new_images_and_refuses_held_out_ones(tmp_path):
     x, _ = patterns(40)
     pixels = (x[:, 0] * 255).round().to(torch.uint8).numpy()
-    (tmp_path / "pool").mkdir()
-    for name, array in (("t10k-images-idx3-ubyte", pixels[:30]), ("t10k-labels-idx1-ubyte", np.zeros(30, np.uint8))):
-        head = (0x0800 + array.ndim).to_bytes(4, "big") + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
-        (tmp_path / "pool" / name).write_bytes(head + array.tobytes())  # the IDX format of MNIST's files
+    write_split(tmp_path / "pool", "test", pixels[:30], np.zeros(30, np.uint8))  # MNIST's IDX files
     pool = unlabelled_pool(str(tmp_path / "pool"), held_out=x[30:])  # ten other images: no overlap
     assert pool.shape == (30, 1, 28, 28) and torch.allclose(pool, torch.from_numpy(pixels[:30]).float()[:, None] / 255)
     with pytest.raises(DataError, match="2 of the held-out digits are also in the unlabelled pool"):
