@@ -55,6 +55,8 @@ def _parser() -> argparse.ArgumentParser:
     results = sub.add_parser("results", help="tables of the runs' metrics beside the papers' values")
     results.add_argument("--results", type=Path, default=None, help="results root (default: <checkout>/results)")
     results.add_argument("--readme", action="store_true", help="rewrite the README's result tables from results/")
+    results.add_argument("--claims", action="store_true",
+                         help="the reproduction scoreboard: each paper's claims, judged from the runs")
     results.add_argument("--check", action="store_true",
                          help="exit 1 when the README's tables are stale or a committed run's code changed since")
     from .bench import add_arguments as add_bench_arguments
@@ -115,6 +117,10 @@ def _results(args: argparse.Namespace) -> int:
         problems += [f"{path}: {reason}" for path, reason in stale_runs(args.results)]
         print("\n".join(problems) or "README tables and committed runs are current")
         return 1 if problems else 0
+    if args.claims:
+        from .scoreboard import markdown, scoreboard
+        print(markdown(scoreboard(args.results)))
+        return 0
     for profile in PROFILES:
         for table in tables(profile, args.results):
             print(f"## {table.notebook} ({profile})\n\n{table.markdown(per_row_commands=True)}")

@@ -8,7 +8,8 @@ command that made it.
 
 * ``acai-repro results`` prints the tables of every profile that has runs;
 * ``acai-repro results --readme`` rewrites the README's blocks between ``<!-- results: NOTEBOOK PROFILE -->`` and
-  ``<!-- /results -->`` from the committed ``results/`` folder (a test fails when they are stale);
+  ``<!-- /results -->``, and the scoreboard between ``<!-- claims -->`` and ``<!-- /claims -->``
+  (:mod:`acai_repro.scoreboard`), from the committed ``results/`` folder (a test fails when they are stale);
 * ``acai-repro results --check`` also lists committed runs whose notebook or library code changed since the commit
   they were produced with (``metrics.json``'s ``git_commit``).
 """
@@ -59,6 +60,7 @@ TABLE_METRICS: dict[str, tuple[str, ...]] = {
 
 # Library code every notebook depends on; a notebook also depends on its paper's subpackage.
 BLOCK = re.compile(r"(<!-- results: (\w+) (\w+) -->\n)(.*?)(<!-- /results -->)", re.S)
+CLAIMS_BLOCK = re.compile(r"(<!-- claims -->\n)(.*?)(<!-- /claims -->)", re.S)
 
 
 def tabled() -> dict[str, tuple[str, dict[str, Any]]]:
@@ -225,7 +227,8 @@ def tables(profile: str, results_root: Path | None = None) -> list[Table]:
 
 
 def render_readme(text: str, results_root: Path | None = None) -> str:
-    """``text`` with every ``<!-- results: NOTEBOOK PROFILE -->`` block regenerated from ``results_root``."""
+    """``text`` with every ``<!-- results: NOTEBOOK PROFILE -->`` block and the ``<!-- claims -->`` block (the
+    scoreboard) regenerated from ``results_root``."""
     sweeps = dict(tabled().values())  # run notebook -> {profile: grid}
 
     def block(match: re.Match) -> str:
@@ -237,7 +240,12 @@ def render_readme(text: str, results_root: Path | None = None) -> str:
         body = table.markdown() if table else f"No finished `{profile}` run of `{notebook}` is committed yet.\n"
         return opening + "\n" + body + "\n" + match.group(5)
 
-    return BLOCK.sub(block, text)
+    text = BLOCK.sub(block, text)
+    if CLAIMS_BLOCK.search(text):
+        from .scoreboard import markdown, scoreboard
+        board = markdown(scoreboard(results_root))
+        text = CLAIMS_BLOCK.sub(lambda m: m.group(1) + "\n" + board + "\n" + m.group(3), text)
+    return text
 
 
 def code_changed_since(record: dict[str, Any], top: Path | None = None) -> str | None:
