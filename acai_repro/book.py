@@ -16,6 +16,8 @@ The notebook is copied to ``book/executed/<name>.ipynb`` with a note under its t
 """
 from __future__ import annotations
 
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -103,35 +105,126 @@ def run_summary(name: str, profile: str, results_root: Path, jobs: int = 1) -> P
     return run_notebook(name, profile, {"results_root": str(results_root)}, results_root=results_root)
 
 
+def differences_from_paper(name: str, params: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    """(parameter, this run's value, the paper profile's value) for every setting where the run departs from the
+    ``paper`` profile (the papers' settings). Not settings: the runner's own (folder, device), the seed, and what the
+    paper profile's own sweep varies (which model, which prior...)."""
+    from .results import tabled
+
+    try:
+        paper = resolve(name, "paper")
+    except (ParameterError, KeyError):  # a notebook without a paper profile
+        return []
+    grids = [sweeps.get("paper", {}) for run, sweeps in tabled().values() if run == name]
+    swept = {k for grid in grids for g in ([grid] if isinstance(grid, dict) else grid) for k in g}
+    skip = {"run_dir", "results_root", "device", "profile", "seed"} | swept
+    return [(k, v, paper[k]) for k, v in params.items() if k not in skip and k in paper and paper[k] != v]
+
+
+def rerun_commands(name: str, profile: str, params: dict[str, Any]) -> tuple[str, str]:
+    """The ``acai-repro run`` and the plain ``papermill`` commands that rerun a page's notebook with its parameters
+    (the notebook's defaults are the ``quick`` profile; another profile is its YAML file, then the overrides)."""
+    base = resolve(name, profile)
+    flags = [w for k, v in params.items() if k not in ("run_dir", "results_root", "device") and k in base
+             and base[k] != v for w in ("-p", k, str(v))]
+    profile_file = [] if profile == "quick" else ["-f", f"notebooks/{name}.{profile}.yaml"]
+    return (shlex.join(["acai-repro", "run", name, "--profile", profile, *flags]),
+            shlex.join(["papermill", f"notebooks/{name}.ipynb", f"{name}.ipynb", *profile_file, *flags]))
+
+
 def provenance_note(source: ChapterSource, top: Path) -> str:
-    """A MyST admonition naming the profile, run folder, command, device and commit of a chapter."""
+    """The box under a chapter's title: the run (profile, folder, device, commit), the settings where it departs
+    from the paper's, and the commands that rerun it."""
     run_dir = source.run_dir.resolve()
     shown = run_dir.relative_to(top) if run_dir.is_relative_to(top) else run_dir
-    lines = [f"This page is the `{source.profile}` run `{shown}`."]
-    if source.metrics is not None:
-        m = source.metrics
-        lines.append(f"Command: `{m['command']}`; device {m['device']}, commit `{m['git_commit']}`"
-                     + (f", finished {m['finished_at']}." if "finished_at" in m else "."))
+    lines = [f"This page is the `{source.profile}` run `{shown}`"
+             + (f", on {source.metrics['device']} at commit `{source.metrics['git_commit'][:12]}`"
+                + (f", finished {source.metrics['finished_at']}." if "finished_at" in source.metrics else ".")
+                if source.metrics is not None else ".")]
     if source.profile == "smoke":
         lines.append("The `smoke` profile only checks that every cell runs: its numbers mean nothing.")
     elif source.profile != "paper":
         lines.append("No committed `paper` run was used: the numbers show the direction of the paper's results "
                      "at a much smaller budget, not the paper's values.")
+    if source.metrics is not None:
+        params = source.metrics["parameters"]
+        differ = differences_from_paper(source.name, params)
+        read = summary_of(source.name)
+        if read:
+            lines += ["", f"It trains nothing: it reads the finished `{source.profile}` runs of `{read[0]}`, whose "
+                          "page gives their settings beside the paper's."]
+        elif differ:
+            lines += ["", "Where this run departs from the `paper` profile (the papers' settings):", "",
+                      "| parameter | this run | paper |", "| --- | --- | --- |"]
+            lines += [f"| `{k}` | `{v!r}` | `{p!r}` |" for k, v, p in differ]
+        elif source.profile != "smoke":
+            lines += ["", "Every setting is the `paper` profile's."]
+        run_command, papermill = rerun_commands(source.name, source.profile, params)
+        lines += ["", f"Rerun: `{run_command}`, or by hand `{papermill}`; other parameters with `-p NAME VALUE` "
+                      "({doc}`/book/runs`). The executed notebook is this page's download button (.ipynb)."]
     return ":::{note}\n" + "\n".join(lines) + "\n:::"
 
 
+def current_prose(nb: nbformat.NotebookNode, notebook: Path) -> bool:
+    """Give an executed notebook the current Markdown of ``notebook`` when their code cells are the same (an edit of
+    the prose needs no rerun: ``acai-repro results --check`` agrees); return whether it did."""
+    if not notebook.is_file():
+        return False
+    current = nbformat.read(notebook, as_version=4).cells
+    ran = [c for c in nb.cells if "injected-parameters" not in c.metadata.get("tags", [])]
+    if [c.cell_type for c in ran] != [c.cell_type for c in current] or any(
+            a.source != b.source for a, b in zip(ran, current) if a.cell_type == "code"):
+        return False
+    for cell, now in zip(ran, current):
+        if cell.cell_type == "markdown":
+            cell.source = now.source
+    return True
+
+
 def copy_chapter(source: ChapterSource, top: Path) -> Path:
-    """Copy the executed notebook into the book with a provenance note after the title cell."""
+    """Copy the executed notebook into the book: a provenance box after the title, the parameter and set-up cells
+    folded away (:func:`fold_boilerplate`), live widgets marked, no CDN links."""
     nb = nbformat.read(source.notebook, as_version=4)
+    current_prose(nb, top / "notebooks" / f"{source.name}.ipynb")
     first = nb.cells[0] if nb.cells else None
     at = 1 if first is not None and first.cell_type == "markdown" and first.source.lstrip().startswith("# ") else 0
     nb.cells.insert(at, nbformat.v4.new_markdown_cell(provenance_note(source, top)))
+    fold_boilerplate(nb)
     mark_live_widgets(nb)
     drop_cdn_links(nb)
     target = top / EXECUTED / f"{source.name}.ipynb"
     target.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, target)
     return target
+
+
+PROGRESS = re.compile(r"\d+%\|.*\| *\d+/\d+ \[")  # a tqdm progress bar: "42%|####   | 630/1500 ["
+ABSOLUTE_RESULTS = re.compile(r"""(["'])/[^"']*?/(results/[^"']*)\1""")
+
+
+def fold_boilerplate(nb: nbformat.NotebookNode) -> None:
+    """Tag cells for the reader (myst-nb's cell tags): the notebook's default parameters removed (the box above gives
+    the run's own), papermill's injected parameters folded with the machine's paths made relative, and the set-up
+    cells (those that open with imports) shown by their output, the code one click away. Training progress bars
+    (tqdm on stderr) are left out of the page; the run's own notebook keeps them."""
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        cell.outputs = [o for o in cell.get("outputs", []) if not (
+            o.get("output_type") == "stream" and o.get("name") == "stderr" and PROGRESS.search(o.get("text", "")))]
+        tags = cell.metadata.setdefault("tags", [])
+        if "parameters" in tags:
+            tags.append("remove-cell")
+        elif "injected-parameters" in tags:
+            tags.append("hide-cell")
+            cell.source = ABSOLUTE_RESULTS.sub(r"\1\2\1", cell.source)
+        elif _opens_with_imports(cell.source):
+            tags.append("hide-input")
+
+
+def _opens_with_imports(source: str) -> bool:
+    code = [line for line in source.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    return bool(code) and code[0].startswith(("import ", "from "))
 
 
 def drop_cdn_links(nb: nbformat.NotebookNode) -> None:
@@ -162,6 +255,32 @@ def write_results_page(sources: list[ChapterSource], results_root: Path, top: Pa
     target = top / GENERATED / "results.md"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(results_page({s.name: s.profile for s in sources}, results_root))
+    return target
+
+
+SCOREBOARD_INTRO = """# Reproduction scoreboard
+
+Does each paper's claim hold in this project's runs? One row per claim: the paper's statement and number, what the
+committed runs obtained (mean ± population standard deviation over the seeds listed, with the profile and the device
+that ran them), and a verdict read by the rule printed beside it. Every rule compares means only beyond the larger
+spread over seeds, and a comparison needs at least three seeds a side. The table is computed from the runs'
+`metrics.json` when the book is built (`acai-repro results --claims` prints the same table, and the README shows
+it); each row links to the page with its evidence, and each paper's commands remake its runs.
+
+`quick` runs are a CPU budget far below the papers' (minutes instead of GPU-days): a claim that does not hold at
+`quick` may hold at the papers' scale, which only the `paper` profile on a GPU can show. Each paper's outcome page
+says what was measured on the way.
+
+"""
+
+
+def write_scoreboard_page(results_root: Path, top: Path) -> Path:
+    """book/generated/scoreboard.md: :mod:`acai_repro.scoreboard` over ``results_root``, with links and citations."""
+    from .scoreboard import markdown, scoreboard
+
+    target = top / GENERATED / "scoreboard.md"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(SCOREBOARD_INTRO + markdown(scoreboard(results_root), book=True, heading="##"))
     return target
 
 
@@ -208,6 +327,7 @@ def build_book(profile_fallback: str = "quick", source_profile: str | None = Non
         tqdm.write(f"book: {name} <- {source.profile} run {source.run_dir}"
                    + (" (executed now)" if source.ran_now else ""))
     write_results_page(sources, results_root, top)
+    write_scoreboard_page(results_root, top)
     command = jupyter_book_command() + ["build", str(top), "--path-output", str(out_dir), "-W", "-n", "--keep-going",
                                         "--quiet"]
     if subprocess.run(command, cwd=top).returncode != 0:

@@ -11,11 +11,13 @@ command that made it.
   ``<!-- /results -->``, and the scoreboard between ``<!-- claims -->`` and ``<!-- /claims -->``
   (:mod:`acai_repro.scoreboard`), from the committed ``results/`` folder (a test fails when they are stale);
 * ``acai-repro results --check`` also lists committed runs whose notebook or library code changed since the commit
-  they were produced with (``metrics.json``'s ``git_commit``).
+  they were produced with (``metrics.json``'s ``git_commit``); a notebook whose code cells are unchanged (its prose
+  edited) leaves its runs current, and the book shows them with the notebook's current prose.
 """
 from __future__ import annotations
 
 import importlib
+import json
 import math
 import re
 import subprocess
@@ -261,9 +263,25 @@ def code_changed_since(record: dict[str, Any], top: Path | None = None) -> str |
         return f"produced at commit {commit!r}, which this checkout does not have"
     changed = subprocess.run(["git", "-C", str(top), "diff", "--name-only", base, "HEAD", "--",
                               *code_paths(record["notebook"], top)], capture_output=True, text=True).stdout.split()
+    changed = [path for path in changed if not (path.endswith(".ipynb") and prose_only(top, base, path))]
     if changed:
         return f"code changed since {base[:12]}: {', '.join(changed[:5])}" + (" ..." if len(changed) > 5 else "")
     return f"produced from uncommitted changes on top of {base[:12]}" if dirty else None
+
+
+def code_cells(notebook_json: str) -> list[str]:
+    """The sources of a notebook's code cells: what its results depend on (its Markdown is prose)."""
+    return ["".join(c["source"]) for c in json.loads(notebook_json)["cells"] if c["cell_type"] == "code"]
+
+
+def prose_only(top: Path, base: str, path: str) -> bool:
+    """Whether the notebook ``path`` differs between commit ``base`` and HEAD in its Markdown cells only."""
+    def at(rev: str) -> str | None:
+        shown = subprocess.run(["git", "-C", str(top), "show", f"{rev}:{path}"], capture_output=True, text=True)
+        return shown.stdout if shown.returncode == 0 else None
+
+    before, after = at(base), at("HEAD")
+    return before is not None and after is not None and code_cells(before) == code_cells(after)
 
 
 def stale_runs(results_root: Path | None = None, profiles: tuple[str, ...] = ("paper", "quick"),

@@ -134,18 +134,18 @@ def tally(rows: Sequence[Scored]) -> str:
     return ", ".join(f"{n} {words[v] if n != 1 else v}" for v, n in counts.items() if n)
 
 
-def markdown(rows: Sequence[Scored], book: bool = False) -> str:
+def markdown(rows: Sequence[Scored], book: bool = False, heading: str = "###") -> str:
     """The scoreboard as Markdown: per paper a table (claim, paper, ours, verdict with its rule), then the commands.
 
     ``book=True`` writes MyST (citations and links to the evidence pages, which the book resolves); else plain
-    Markdown for the README and the terminal."""
+    Markdown for the README and the terminal. ``heading`` opens each paper's section."""
     parts = [f"{len(rows)} claims: {tally(rows)}.", ""]
     for paper, (_, key) in PAPERS.items():
         mine = [r for r in rows if r.paper == paper]
         if not mine:
             continue
-        parts += [f"### {paper}" + (f" {{cite:p}}`{key}`" if book else ""), "",
-                  "| # | claim | paper | ours | verdict (rule) |", "| --- | --- | --- | --- | --- |"]
+        parts += [f"{heading} {paper}", ""] + ([f"The paper: {{cite:t}}`{key}`.", ""] if book else [])
+        parts += ["| # | claim | paper | ours | verdict (rule) |", "| --- | --- | --- | --- | --- |"]
         for i, r in enumerate(mine, 1):
             where = (f"seeds {', '.join(map(str, r.seeds))}; `{r.profile}`, {', '.join(r.devices)}"
                      if r.profile else "no run")

@@ -120,9 +120,9 @@ def test_table_mean_std_over_seeds_beside_the_paper():
     assert acai.paper_mean_distance_e3 == (0.24, 0.01) and acai.paper_smoothness == (0.10, 0.01)
     assert rows[0].mean_distance_e3 == (7.0, 0.0)
     text = table.format_table(rows)
-    assert text.splitlines()[2] == ("| baseline | 0 | 7.00 +- 0.00 | 6.88 +- 0.21 | 0.500 +- 0.000 | 0.44 +- 0.04 | "
-                                    "0.0 +- 0.0 | 0.500 +- 0.000 |")
-    assert "| acai | 0,1,2 | 0.20 +- 0.08 | 0.24 +- 0.01 | 0.150 +- 0.050 |" in text
+    assert text.splitlines()[2] == ("| baseline | 0 | 7.00 | 6.88 ± 0.21 | 0.500 | 0.44 ± 0.04 | "
+                                    "0.0 | 0.500 |")
+    assert "| acai | 0, 1, 2 | 0.20 ± 0.08 | 0.24 ± 0.01 | 0.150 ± 0.050 |" in text
     assert table.mean_std([math.nan]) == pytest.approx((math.nan, math.nan), nan_ok=True)
 
 

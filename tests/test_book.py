@@ -14,8 +14,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from acai_repro.book import EXECUTED, check_toc, newest_run
-from acai_repro.runner import CHAPTERS
+from acai_repro.book import (EXECUTED, check_toc, current_prose, differences_from_paper, fold_boilerplate, newest_run,
+                             rerun_commands)
+from acai_repro.runner import CHAPTERS, resolve
 from acai_repro.runner.registry import repo_root
 
 # One xdist worker runs every test of the session-scoped book (test_browser.py too), so it is built once.
@@ -113,6 +114,74 @@ def test_book_builds_offline_from_smoke_runs(book):
     for name, page in pages.items():
         assert page.is_file(), f"no page for chapter {name}"
         assert "smoke</span></code> run" in page.read_text(), "provenance note missing"
+
+
+def test_boilerplate_is_folded_and_progress_bars_left_out():
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("# Title"),
+        nbformat.v4.new_code_cell("seed = 0", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell('seed = 1\nrun_dir = "/home/someone/checkout/results/quick/x/run"',
+                                  metadata={"tags": ["injected-parameters"]}),
+        nbformat.v4.new_code_cell("# set-up\nimport numpy as np\nrun = start()"),
+        nbformat.v4.new_code_cell("fig = draw()", outputs=[
+            nbformat.v4.new_output("stream", name="stderr", text="gaia:  42%|####    | 630/1500 [00:01<00:02]"),
+            nbformat.v4.new_output("stream", name="stderr", text="UserWarning: a real warning"),
+            nbformat.v4.new_output("stream", name="stdout", text="printed")])])
+    fold_boilerplate(nb)
+    tags = [c.metadata.get("tags", []) for c in nb.cells]
+    assert tags[1] == ["parameters", "remove-cell"] and tags[2] == ["injected-parameters", "hide-cell"]
+    assert tags[3] == ["hide-input"] and tags[4] == []
+    assert nb.cells[2].source == 'seed = 1\nrun_dir = "results/quick/x/run"'
+    assert [o.get("text") for o in nb.cells[4].outputs] == ["UserWarning: a real warning", "printed"]
+
+
+def test_a_run_gets_the_notebooks_current_prose_only_when_its_code_is_the_same(tmp_path):
+    def notebook(title, code):
+        return nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(title), nbformat.v4.new_code_cell(code)])
+    source = tmp_path / "n.ipynb"
+    nbformat.write(notebook("# New prose", "x = 1"), source)
+    ran = notebook("# Old prose", "x = 1")
+    ran.cells.insert(1, nbformat.v4.new_code_cell("x = 0", metadata={"tags": ["injected-parameters"]}))
+    assert current_prose(ran, source) and ran.cells[0].source == "# New prose"
+    other = notebook("# Old prose", "x = 2")
+    assert not current_prose(other, source) and other.cells[0].source == "# Old prose"
+
+
+def test_the_run_box_lists_departures_from_the_paper_and_the_rerun_commands():
+    params = resolve("acai_lines", "quick", {"seed": 2})
+    differ = dict((k, (v, p)) for k, v, p in differences_from_paper("acai_lines", params))
+    assert differ["images"] == (2**17, 2**24) and "seed" not in differ and "device" not in differ
+    run, papermill = rerun_commands("acai_lines", "quick", params)
+    assert run == "acai-repro run acai_lines --profile quick -p seed 2"
+    assert papermill == "papermill notebooks/acai_lines.ipynb acai_lines.ipynb -p seed 2"
+    smoke = rerun_commands("acai_lines", "smoke", resolve("acai_lines", "smoke", {"model": "vae"}))[1]
+    assert smoke == "papermill notebooks/acai_lines.ipynb acai_lines.ipynb -f notebooks/acai_lines.smoke.yaml -p model vae"
+
+
+@pytest.mark.slow
+def test_the_scoreboard_opens_the_book_and_chapters_open_with_prose(book):
+    html_dir, _ = book
+    intro = (html_dir / "book" / "intro.html").read_text()
+    article = intro[intro.index('<article'):]
+    first_link = re.search(r'<a class="reference (?:internal|external)" href="([^"]+)"', article).group(1)
+    assert first_link.startswith("generated/scoreboard.html"), first_link
+    board = (html_dir / "book" / "generated" / "scoreboard.html").read_text()
+    from acai_repro.scoreboard import claims
+    for paper, found in claims().items():
+        assert f">{paper}<" in board and all(html.escape(c.statement.split(" (")[0][:40], quote=False) in
+                                             html.unescape(board) or c.statement[:40] in html.unescape(board)
+                                             for c in found)
+    assert board.count("<table") == len(claims()) and "not run" in board  # smoke runs judge no claim
+    for name in CHAPTERS:
+        page = (html_dir / EXECUTED / f"{name}.html").read_text()
+        body = page[page.index('<article'):]
+        shown = [m for m in re.finditer(r'<div class="cell( [^"]*)?"', body)
+                 if not re.search(r"tag_(hide-input|hide-cell|remove)", m.group(0))]
+        assert shown and body.index("<p>") < shown[0].start(), f"{name}: a code cell comes before any prose"
+        assert 'class="cell tag_injected-parameters tag_hide-cell' in body, f"{name}: injected parameters not folded"
+        assert "tag_parameters" not in body, f"{name}: the notebook's default parameters are still shown"
+        assert "_sources/book/executed/" + name + ".ipynb" in page, f"{name}: no download of the notebook"
+        assert "acai-repro run " + name in html.unescape(re.sub("<[^>]+>", "", body)), f"{name}: no rerun command"
 
 
 @pytest.mark.slow

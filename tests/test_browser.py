@@ -11,10 +11,12 @@ Chromium's name resolution switched off (``--host-resolver-rules``), and checked
 - every JS-scrubbable animation (``acai_repro.plots.scrubbable``, matplotlib's ``to_jshtml``) changes its frame
   when its slider moves, and its player buttons show their icons (the theme's local Font Awesome);
 - no cell output shows a ``PosixPath(...)`` (a cell ending in a call that returns a path);
+- nothing scrolls sideways at 1280 px: neither the page nor any box in it (code, output, table, equation);
 - no uncaught JavaScript exception.
 
 Screenshots of each chapter page, its top and its first figure, land in tests/artifacts/<page>.png and
-<page>-figure.png (git-ignored). Without Chromium the tests skip; ``make browser`` installs the Debian package
+<page>-figure.png (git-ignored), with the scoreboard's (scoreboard.png) and the introduction's. Without Chromium
+the tests skip; ``make browser`` installs the Debian package
 where it can.
 """
 import base64
@@ -171,6 +173,13 @@ INSPECT = r"""(() => {
     sliders: [...document.querySelectorAll('input.anim-slider')].map(s => s.id),
     blankButtons: [...document.querySelectorAll('.anim-buttons button')].filter(b => {
         const icon = b.querySelector('svg, i'); return !(icon && visible(icon)); }).map(b => b.title),
+    sideways: [document.documentElement, ...document.querySelectorAll('main *, body > pre, body > table')].filter(e => {
+        if (!visible(e)) return false;
+        const overflow = getComputedStyle(e).overflowX;
+        return e.scrollWidth > e.clientWidth + 1 &&
+               (e === document.documentElement || overflow === 'auto' || overflow === 'scroll');
+      }).map(e => `${e.tagName.toLowerCase()}.${e.className.toString().split(' ')[0]} ` +
+                  `(${e.scrollWidth} px in ${e.clientWidth}): ${e.textContent.trim().slice(0, 60)}`),
     pathReprs: [...document.querySelectorAll('.cell_output')].filter(
         e => /\b(Posix|Windows)Path\(/.test(e.textContent)).length,
     title: document.title,
@@ -258,6 +267,8 @@ def check_page(browser: Chromium, html_dir: Path, page: Path) -> tuple[list[str]
     if seen["pathReprs"]:
         problems.append(f"{name}: {seen['pathReprs']} cell outputs show a Path repr (a cell that ends in a call "
                         f"returning a path shows it: assign the value, e.g. path = run.finish(...))")
+    for element in seen["sideways"]:
+        problems.append(f"{name}: scrolls sideways: {element}")
     if seen["blankButtons"]:
         problems.append(f"{name}: animation buttons without a visible icon: {sorted(set(seen['blankButtons']))}")
     source = html_dir / "_sources" / page.relative_to(html_dir).with_suffix(".ipynb")
@@ -290,6 +301,7 @@ def test_every_page_renders_offline_in_chromium(book, chromium):
     assert chapters, f"no chapter page under {html_dir / EXECUTED}"
     assert {html_dir / "index.html", html_dir / "book" / "intro.html"} <= set(pages)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "scoreboard.png").unlink(missing_ok=True)
     start = time.perf_counter()
     problems, totals = [], {"images": 0, "mathRendered": 0, "widgetsVisible": 0, "sliders": 0, "requests": 0}
     for page in pages:
@@ -297,10 +309,11 @@ def test_every_page_renders_offline_in_chromium(book, chromium):
         problems += found
         for key in totals:
             totals[key] += len(seen[key]) if isinstance(seen[key], list) else seen[key]
-        if page in chapters:
+        if page in chapters or page.name in ("scoreboard.html", "intro.html"):
             chromium.screenshot(ARTIFACTS / f"{page.stem}.png")
             if chromium.evaluate(SCROLL_TO_FIGURE):
                 chromium.screenshot(ARTIFACTS / f"{page.stem}-figure.png")
+    assert (ARTIFACTS / "scoreboard.png").is_file(), "no scoreboard page in the book"
     print(f"\nChromium checked {len(pages)} pages in {time.perf_counter() - start:.1f} s: {totals}; "
           f"screenshots of the {len(chapters)} chapters in {ARTIFACTS}/")
     assert not problems, "\n".join(problems)
@@ -313,6 +326,7 @@ def test_a_page_that_reaches_out_is_caught(chromium, tmp_path):
     page.write_text(f"""<!doctype html><html><head><title>bad</title></head><body>
 <img src="https://example.com/remote.png"><img src="missing.png">
 <span class="math">\\(x^2\\)</span>
+<main><pre style="overflow-x: auto; width: 200px">{"a very long line of printed output " * 20}</pre></main>
 <img id="_anim_img1" src="data:image/png;base64,{PIXEL}">
 <input id="_anim_slider1" class="anim-slider" type="range" min="0" max="1" value="0"
        oninput="document.getElementById('_anim_img1').src = [{frames}][this.value]">
@@ -324,6 +338,7 @@ def test_a_page_that_reaches_out_is_caught(chromium, tmp_path):
     assert "no MathJax output" in text
     assert "_anim_slider1 did not change its frame" in text
     assert "uncaught JS exception: Error: boom" in text
+    assert "scrolls sideways: pre." in text and "a very long line" in text
 
 
 # A 1x1 grey PNG.

@@ -122,6 +122,27 @@ def test_a_committed_run_is_flagged_when_its_code_changes(tmp_path):
     assert "lines_eval" not in code_changed_since(record, tmp_path)
 
 
+def test_a_notebook_edited_in_its_prose_only_leaves_its_runs_current(tmp_path):
+    (tmp_path / "acai_repro/acai").mkdir(parents=True)
+    (tmp_path / "acai_repro/acai/params.py").write_text("")
+    cells = [{"cell_type": "markdown", "source": ["# Title\n"]}, {"cell_type": "code", "source": ["x = 1\n"]}]
+    path = tmp_path / "notebooks/acai_lines.ipynb"
+    path.parent.mkdir()
+    path.write_text(json.dumps({"cells": cells}))
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "add", ".")
+    git(tmp_path, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "v1")
+    record = {"notebook": "acai_lines", "git_commit": git(tmp_path, "rev-parse", "HEAD")}
+    cells[0]["source"] = ["# A better title\n"]
+    path.write_text(json.dumps({"cells": cells}))
+    git(tmp_path, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "prose")
+    assert code_changed_since(record, tmp_path) is None
+    cells[1]["source"] = ["x = 2\n"]
+    path.write_text(json.dumps({"cells": cells}))
+    git(tmp_path, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "code")
+    assert "notebooks/acai_lines.ipynb" in code_changed_since(record, tmp_path)
+
+
 def test_results_cli_prints_tables(tmp_path, capsys):
     write_record(tmp_path, "acai", 0, 0.1)
     assert main(["results", "--results", str(tmp_path)]) == 0

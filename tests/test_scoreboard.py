@@ -125,4 +125,4 @@ def test_the_committed_board_agrees_with_the_summaries(capsys):
     printed = capsys.readouterr().out
     assert printed.strip() == markdown(rows).strip()
     board = markdown(rows, book=True)
-    assert "{cite:p}`berthelot2019acai`" in board and "{doc}`evidence </book/executed/acai_table>`" in board
+    assert "{cite:t}`berthelot2019acai`" in board and "{doc}`evidence </book/executed/acai_table>`" in board

@@ -1,4 +1,4 @@
-"""ACAI's Table 1 from the runs of the ``acai_lines`` notebook: mean +- std over seeds beside the paper's values.
+"""ACAI's Table 1 from the runs of the ``acai_lines`` notebook: mean ± std over seeds beside the paper's values.
 
 Each run's ``metrics.json`` holds the run's value (the median of its last 20 evaluations, see
 :mod:`acai_repro.acai.lines_experiment`). The table groups runs by model, in Table 1's column order, and reports for each
@@ -65,19 +65,23 @@ def table_rows(records: Sequence[Mapping[str, Any]]) -> list[Row]:
     return rows
 
 
-def _pm(pair: tuple[float, float], digits: int) -> str:
+def _pm(pair: tuple[float, float], digits: int, runs: int = 2) -> str:
+    """``mean ± std``; the mean alone for one run (a spread needs seeds)."""
     mean, std = pair
-    return "nan" if math.isnan(mean) else f"{mean:.{digits}f} +- {std:.{digits}f}"
+    if math.isnan(mean):
+        return "NaN"
+    return f"{mean:.{digits}f}" + (f" ± {std:.{digits}f}" if runs > 1 else "")
 
 
 def format_table(rows: Sequence[Row]) -> str:
     """Table 1 as a Markdown table: obtained and paper values side by side, one line per model."""
-    lines = ["| model | seeds | Mean Distance (x10^-3) | paper | Smoothness | paper | NaN pairs | probe accuracy |",
+    lines = ["| model | seeds | Mean Distance (x10⁻³) | paper | Smoothness | paper | NaN pairs | probe accuracy |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for row in rows:
-        lines.append(f"| {row.model} | {','.join(map(str, row.seeds))} | {_pm(row.mean_distance_e3, 2)} | "
-                     f"{_pm(row.paper_mean_distance_e3, 2)} | {_pm(row.smoothness, 3)} | "
-                     f"{_pm(row.paper_smoothness, 2)} | {_pm(row.nan_pairs, 1)} | {_pm(row.probe_accuracy, 3)} |")
+        n = len(row.seeds)
+        lines.append(f"| {row.model} | {', '.join(map(str, row.seeds))} | {_pm(row.mean_distance_e3, 2, n)} | "
+                     f"{_pm(row.paper_mean_distance_e3, 2)} | {_pm(row.smoothness, 3, n)} | "
+                     f"{_pm(row.paper_smoothness, 2)} | {_pm(row.nan_pairs, 1, n)} | {_pm(row.probe_accuracy, 3, n)} |")
     return "\n".join(lines)
 
 
