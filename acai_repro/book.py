@@ -166,8 +166,9 @@ def provenance_note(source: ChapterSource, top: Path) -> str:
 
 
 def current_prose(nb: nbformat.NotebookNode, notebook: Path) -> bool:
-    """Give an executed notebook the current Markdown of ``notebook`` when their code cells are the same (an edit of
-    the prose needs no rerun: ``acai-repro results --check`` agrees); return whether it did."""
+    """Give an executed notebook the current Markdown and figure captions (cell metadata ``mystnb``) of ``notebook``
+    when their code cells are the same (an edit of the prose needs no rerun: ``acai-repro results --check`` agrees);
+    return whether it did."""
     if not notebook.is_file():
         return False
     current = nbformat.read(notebook, as_version=4).cells
@@ -178,6 +179,8 @@ def current_prose(nb: nbformat.NotebookNode, notebook: Path) -> bool:
     for cell, now in zip(ran, current):
         if cell.cell_type == "markdown":
             cell.source = now.source
+        if "mystnb" in now.metadata:
+            cell.metadata["mystnb"] = now.metadata["mystnb"]
     return True
 
 
@@ -199,6 +202,8 @@ def copy_chapter(source: ChapterSource, top: Path) -> Path:
 
 
 PROGRESS = re.compile(r"\d+%\|.*\| *\d+/\d+ \[")  # a tqdm progress bar: "42%|####   | 630/1500 ["
+ABSOLUTE_PATH = re.compile(r"/\S*?/(results/\S+)")  # a printed path into a checkout's results folder
+NBVAL_MARK = "# NBVAL_IGNORE_OUTPUT"  # an instruction to the regression tests, not to the reader
 ABSOLUTE_RESULTS = re.compile(r"""(["'])/[^"']*?/(results/[^"']*)\1""")
 
 
@@ -206,12 +211,17 @@ def fold_boilerplate(nb: nbformat.NotebookNode) -> None:
     """Tag cells for the reader (myst-nb's cell tags): the notebook's default parameters removed (the box above gives
     the run's own), papermill's injected parameters folded with the machine's paths made relative, and the set-up
     cells (those that open with imports) shown by their output, the code one click away. Training progress bars
-    (tqdm on stderr) are left out of the page; the run's own notebook keeps them."""
+    (tqdm on stderr) and the regression tests' ``# NBVAL_IGNORE_OUTPUT`` marks are left out of the page, and printed
+    paths into the results folder are made relative; the run's own notebook keeps everything."""
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
         cell.outputs = [o for o in cell.get("outputs", []) if not (
             o.get("output_type") == "stream" and o.get("name") == "stderr" and PROGRESS.search(o.get("text", "")))]
+        for output in cell.outputs:
+            if output.get("output_type") == "stream":
+                output["text"] = ABSOLUTE_PATH.sub(r"\1", output["text"])
+        cell.source = "\n".join(line for line in cell.source.splitlines() if line.strip() != NBVAL_MARK)
         tags = cell.metadata.setdefault("tags", [])
         if "parameters" in tags:
             tags.append("remove-cell")
