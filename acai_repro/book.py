@@ -203,6 +203,7 @@ def copy_chapter(source: ChapterSource, top: Path) -> Path:
 
 PROGRESS = re.compile(r"\d+%\|.*\| *\d+/\d+ \[")  # a tqdm progress bar: "42%|####   | 630/1500 ["
 ABSOLUTE_PATH = re.compile(r"/\S*?/(results/\S+)")  # a printed path into a checkout's results folder
+DRAWS = re.compile(r"\b(save_figure|scrubbable|to_jshtml)\(")  # a cell whose output is a figure or an animation
 NBVAL_MARK = "# NBVAL_IGNORE_OUTPUT"  # an instruction to the regression tests, not to the reader
 ABSOLUTE_RESULTS = re.compile(r"""(["'])/[^"']*?/(results/[^"']*)\1""")
 
@@ -210,7 +211,8 @@ ABSOLUTE_RESULTS = re.compile(r"""(["'])/[^"']*?/(results/[^"']*)\1""")
 def fold_boilerplate(nb: nbformat.NotebookNode) -> None:
     """Tag cells for the reader (myst-nb's cell tags): the notebook's default parameters removed (the box above gives
     the run's own), papermill's injected parameters folded with the machine's paths made relative, and the set-up
-    cells (those that open with imports) shown by their output, the code one click away. Training progress bars
+    cells (those that open with imports) and the drawing cells (a figure or an animation, with its caption) shown by
+    their output, the code one click away. Training progress bars
     (tqdm on stderr) and the regression tests' ``# NBVAL_IGNORE_OUTPUT`` marks are left out of the page, and printed
     paths into the results folder are made relative; the run's own notebook keeps everything."""
     for cell in nb.cells:
@@ -228,7 +230,7 @@ def fold_boilerplate(nb: nbformat.NotebookNode) -> None:
         elif "injected-parameters" in tags:
             tags.append("hide-cell")
             cell.source = ABSOLUTE_RESULTS.sub(r"\1\2\1", cell.source)
-        elif _opens_with_imports(cell.source):
+        elif _opens_with_imports(cell.source) or DRAWS.search(cell.source):
             tags.append("hide-input")
 
 

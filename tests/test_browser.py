@@ -319,6 +319,32 @@ def test_every_page_renders_offline_in_chromium(book, chromium):
     assert not problems, "\n".join(problems)
 
 
+# The scoreboard page's tables as a reader sees them: per table its rows' verdicts (the bold word of the last
+# column), its links and whether its box is wider than the text column.
+SCOREBOARD = r"""(() => [...document.querySelectorAll('.bd-article table')].map(t => {
+  const box = t.closest('.pst-scrollable-table-container') || t;
+  return {verdicts: [...t.querySelectorAll('tbody tr')].map(r => (r.lastElementChild.querySelector('strong') || {}).textContent),
+          links: [...t.querySelectorAll('a.reference.internal')].map(a => a.href),
+          wide: box.scrollWidth > box.clientWidth + 1};
+}))()"""
+
+
+def test_the_scoreboard_shows_a_table_per_paper_with_a_verdict_per_claim(book, chromium):
+    from acai_repro.scoreboard import VERDICTS, claims
+
+    html_dir, _ = book
+    page = html_dir / "book" / "generated" / "scoreboard.html"
+    chromium.navigate(page.as_uri())
+    chromium.evaluate(SETTLE)
+    tables = chromium.evaluate(SCOREBOARD)
+    assert [len(t["verdicts"]) for t in tables] == [len(found) for found in claims().values()]
+    assert all(v in VERDICTS for t in tables for v in t["verdicts"]), [t["verdicts"] for t in tables]
+    evidence = [Path(urlparse(link).path) for t in tables for link in t["links"]]
+    assert len(evidence) == sum(len(found) for found in claims().values())
+    assert all(path.is_file() and path.parent.name == "executed" for path in evidence), evidence
+    assert not any(t["wide"] for t in tables), "a scoreboard table is wider than the page"
+
+
 def test_a_page_that_reaches_out_is_caught(chromium, tmp_path):
     """The checks can fail: a page fetching from the web, with a missing picture, a broken formula and a JS error."""
     frames = ",".join(f'"data:image/png;base64,{PIXEL}"' for _ in range(2))
