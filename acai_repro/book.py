@@ -205,16 +205,16 @@ PROGRESS = re.compile(r"\d+%\|.*\| *\d+/\d+ \[")  # a tqdm progress bar: "42%|##
 ABSOLUTE_PATH = re.compile(r"/\S*?/(results/\S+)")  # a printed path into a checkout's results folder
 DRAWS = re.compile(r"\b(save_figure|scrubbable|to_jshtml)\(")  # a cell whose output is a figure or an animation
 NBVAL_MARK = "# NBVAL_IGNORE_OUTPUT"  # an instruction to the regression tests, not to the reader
-ABSOLUTE_RESULTS = re.compile(r"""(["'])/[^"']*?/(results/[^"']*)\1""")
+ABSOLUTE_RESULTS = re.compile(r"""(["'])/[^"']*?/(results(?:/[^"']*)?)\1""")  # a quoted path to or into results/
 
 
 def fold_boilerplate(nb: nbformat.NotebookNode) -> None:
     """Tag cells for the reader (myst-nb's cell tags): the notebook's default parameters removed (the box above gives
     the run's own), papermill's injected parameters folded with the machine's paths made relative, and the set-up
     cells (those that open with imports) and the drawing cells (a figure or an animation, with its caption) shown by
-    their output, the code one click away. Training progress bars
-    (tqdm on stderr) and the regression tests' ``# NBVAL_IGNORE_OUTPUT`` marks are left out of the page, and printed
-    paths into the results folder are made relative; the run's own notebook keeps everything."""
+    their output, the code one click away. Training progress bars (tqdm on stderr) and the regression tests'
+    ``# NBVAL_IGNORE_OUTPUT`` marks are left out of the page, and printed paths into the results folder are made
+    relative; the run's own notebook keeps everything."""
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue

@@ -120,7 +120,8 @@ def test_boilerplate_is_folded_and_progress_bars_left_out():
     nb = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_markdown_cell("# Title"),
         nbformat.v4.new_code_cell("seed = 0", metadata={"tags": ["parameters"]}),
-        nbformat.v4.new_code_cell('seed = 1\nrun_dir = "/home/someone/checkout/results/quick/x/run"',
+        nbformat.v4.new_code_cell('seed = 1\nrun_dir = "/home/someone/checkout/results/quick/x/run"\n'
+                                  "results_root = '/tmp/book0/results'",
                                   metadata={"tags": ["injected-parameters"]}),
         nbformat.v4.new_code_cell("# set-up\nimport numpy as np\nrun = start()"),
         nbformat.v4.new_code_cell("# NBVAL_IGNORE_OUTPUT\nfig = draw()\nrun.save_figure(fig, 'x')", outputs=[
@@ -131,7 +132,7 @@ def test_boilerplate_is_folded_and_progress_bars_left_out():
     tags = [c.metadata.get("tags", []) for c in nb.cells]
     assert tags[1] == ["parameters", "remove-cell"] and tags[2] == ["injected-parameters", "hide-cell"]
     assert tags[3] == ["hide-input"] and tags[4] == ["hide-input"]
-    assert nb.cells[2].source == 'seed = 1\nrun_dir = "results/quick/x/run"'
+    assert nb.cells[2].source == 'seed = 1\nrun_dir = "results/quick/x/run"\nresults_root = \'results\''
     assert [o.get("text") for o in nb.cells[4].outputs] == ["UserWarning: a real warning",
                                                             "loaded from results/quick/g/ckpt.pt\n"]
     assert nb.cells[4].source == "fig = draw()\nrun.save_figure(fig, 'x')"
@@ -160,7 +161,8 @@ def test_the_run_box_lists_departures_from_the_paper_and_the_rerun_commands():
     assert run == "acai-repro run acai_lines --profile quick -p seed 2"
     assert papermill == "papermill notebooks/acai_lines.ipynb acai_lines.ipynb -p seed 2"
     smoke = rerun_commands("acai_lines", "smoke", resolve("acai_lines", "smoke", {"model": "vae"}))[1]
-    assert smoke == "papermill notebooks/acai_lines.ipynb acai_lines.ipynb -f notebooks/acai_lines.smoke.yaml -p model vae"
+    assert smoke == ("papermill notebooks/acai_lines.ipynb acai_lines.ipynb -f notebooks/acai_lines.smoke.yaml "
+                     "-p model vae")
 
 
 @pytest.mark.slow

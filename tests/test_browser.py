@@ -323,7 +323,8 @@ def test_every_page_renders_offline_in_chromium(book, chromium):
 # column), its links and whether its box is wider than the text column.
 SCOREBOARD = r"""(() => [...document.querySelectorAll('.bd-article table')].map(t => {
   const box = t.closest('.pst-scrollable-table-container') || t;
-  return {verdicts: [...t.querySelectorAll('tbody tr')].map(r => (r.lastElementChild.querySelector('strong') || {}).textContent),
+  const verdict = r => (r.lastElementChild.querySelector('strong') || {}).textContent;
+  return {verdicts: [...t.querySelectorAll('tbody tr')].map(verdict),
           links: [...t.querySelectorAll('a.reference.internal')].map(a => a.href),
           wide: box.scrollWidth > box.clientWidth + 1};
 }))()"""

@@ -56,10 +56,10 @@ def test_the_semisupervised_rule_compares_with_the_papers_spread():
 
 def test_the_gaia_rules():
     def runs(gaia, on, off):
-        return [record("gaia_attributes", "quick", {"sharpness_gaia": gaia + 1e-4 * (s - 1), "sharpness_ae": 0.005,
-                                                    "sharpness_real": 0.04, "mean_on_rate": on, "mean_on_rate_recon": 0.2,
-                                                    "mean_off_rate": off, "mean_off_rate_recon": 0.3,
-                                                    "mean_others_changed": 0.1}, seed=s) for s in range(3)]
+        metrics = {"sharpness_ae": 0.005, "sharpness_real": 0.04, "mean_on_rate": on, "mean_on_rate_recon": 0.2,
+                   "mean_off_rate": off, "mean_off_rate_recon": 0.3, "mean_others_changed": 0.1}
+        return [record("gaia_attributes", "quick", {**metrics, "sharpness_gaia": gaia + 1e-4 * (s - 1)}, seed=s)
+                for s in range(3)]
     assert SHARPNESS.judge(runs(0.02, 0.9, 0.9)).verdict == "holds"
     assert SHARPNESS.judge(runs(0.005, 0.9, 0.9)).verdict == "does not hold"
     assert [EDITS.judge(runs(0.02, on, off)).verdict for on, off in ((0.9, 0.9), (0.9, 0.3), (0.2, 0.3))] == [
