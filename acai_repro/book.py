@@ -117,16 +117,15 @@ def differences_from_paper(name: str, params: dict[str, Any]) -> list[tuple[str,
         return []
     grids = [sweeps.get("paper", {}) for run, sweeps in tabled().values() if run == name]
     swept = {k for grid in grids for g in ([grid] if isinstance(grid, dict) else grid) for k in g}
-    skip = {"run_dir", "results_root", "device", "profile", "seed"} | swept
-    return [(k, v, paper[k]) for k, v in params.items() if k not in skip and k in paper and paper[k] != v]
+    skip = {"profile", "seed"} | swept
+    return [(k, v, paper[k]) for k, v in _identity(params).items() if k not in skip and k in paper and paper[k] != v]
 
 
 def rerun_commands(name: str, profile: str, params: dict[str, Any]) -> tuple[str, str]:
     """The ``acai-repro run`` and the plain ``papermill`` commands that rerun a page's notebook with its parameters
     (the notebook's defaults are the ``quick`` profile; another profile is its YAML file, then the overrides)."""
     base = resolve(name, profile)
-    flags = [w for k, v in params.items() if k not in ("run_dir", "results_root", "device") and k in base
-             and base[k] != v for w in ("-p", k, str(v))]
+    flags = [w for k, v in _identity(params).items() if k in base and base[k] != v for w in ("-p", k, str(v))]
     profile_file = [] if profile == "quick" else ["-f", f"notebooks/{name}.{profile}.yaml"]
     return (shlex.join(["acai-repro", "run", name, "--profile", profile, *flags]),
             shlex.join(["papermill", f"notebooks/{name}.ipynb", f"{name}.ipynb", *profile_file, *flags]))
@@ -148,8 +147,8 @@ def provenance_note(source: ChapterSource, top: Path) -> str:
                      "at a much smaller budget, not the paper's values.")
     if source.metrics is not None:
         params = source.metrics["parameters"]
-        differ = differences_from_paper(source.name, params)
         read = summary_of(source.name)
+        differ = [] if read else differences_from_paper(source.name, params)
         if read:
             lines += ["", f"It trains nothing: it reads the finished `{source.profile}` runs of `{read[0]}`, whose "
                           "page gives their settings beside the paper's."]
@@ -202,10 +201,10 @@ def copy_chapter(source: ChapterSource, top: Path) -> Path:
 
 
 PROGRESS = re.compile(r"\d+%\|.*\| *\d+/\d+ \[")  # a tqdm progress bar: "42%|####   | 630/1500 ["
-ABSOLUTE_PATH = re.compile(r"/\S*?/(results/\S+)")  # a printed path into a checkout's results folder
+# An absolute path (at the start of a word or string) to or into a checkout's results folder.
+ABSOLUTE_PATH = re.compile(r"""(?<![^\s"'(=])/\S*?/(results(?:/\S*)?)""")
 DRAWS = re.compile(r"\b(save_figure|scrubbable|to_jshtml)\(")  # a cell whose output is a figure or an animation
 NBVAL_MARK = "# NBVAL_IGNORE_OUTPUT"  # an instruction to the regression tests, not to the reader
-ABSOLUTE_RESULTS = re.compile(r"""(["'])/[^"']*?/(results(?:/[^"']*)?)\1""")  # a quoted path to or into results/
 
 
 def fold_boilerplate(nb: nbformat.NotebookNode) -> None:
@@ -229,7 +228,7 @@ def fold_boilerplate(nb: nbformat.NotebookNode) -> None:
             tags.append("remove-cell")
         elif "injected-parameters" in tags:
             tags.append("hide-cell")
-            cell.source = ABSOLUTE_RESULTS.sub(r"\1\2\1", cell.source)
+            cell.source = ABSOLUTE_PATH.sub(r"\1", cell.source)
         elif _opens_with_imports(cell.source) or DRAWS.search(cell.source):
             tags.append("hide-input")
 

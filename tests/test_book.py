@@ -127,14 +127,16 @@ def test_boilerplate_is_folded_and_progress_bars_left_out():
         nbformat.v4.new_code_cell("# NBVAL_IGNORE_OUTPUT\nfig = draw()\nrun.save_figure(fig, 'x')", outputs=[
             nbformat.v4.new_output("stream", name="stderr", text="gaia:  42%|####    | 630/1500 [00:01<00:02]"),
             nbformat.v4.new_output("stream", name="stderr", text="UserWarning: a real warning"),
-            nbformat.v4.new_output("stream", name="stdout", text="loaded from /work/x/results/quick/g/ckpt.pt\n")])])
+            nbformat.v4.new_output("stream", name="stdout", text="loaded from /work/x/results/quick/g/ckpt.pt\n"),
+            nbformat.v4.new_output("stream", name="stdout", text="relative: runs/results/x\n")])])
     fold_boilerplate(nb)
     tags = [c.metadata.get("tags", []) for c in nb.cells]
     assert tags[1] == ["parameters", "remove-cell"] and tags[2] == ["injected-parameters", "hide-cell"]
     assert tags[3] == ["hide-input"] and tags[4] == ["hide-input"]
     assert nb.cells[2].source == 'seed = 1\nrun_dir = "results/quick/x/run"\nresults_root = \'results\''
     assert [o.get("text") for o in nb.cells[4].outputs] == ["UserWarning: a real warning",
-                                                            "loaded from results/quick/g/ckpt.pt\n"]
+                                                            "loaded from results/quick/g/ckpt.pt\n",
+                                                            "relative: runs/results/x\n"]
     assert nb.cells[4].source == "fig = draw()\nrun.save_figure(fig, 'x')"
 
 

@@ -16,8 +16,8 @@ LABELS = dict(zip(MODEL_NAMES, ("baseline", "dropout", "denoising", "VAE", "AAE"
 
 
 def _paper_ranking() -> str:
-    md = sorted((v[0], m) for m, v in PAPER_TABLE1.items() if m != "acai")[0]
-    smooth = sorted((v[2], m) for m, v in PAPER_TABLE1.items() if m != "acai")[0]
+    md = min((v[0], m) for m, v in PAPER_TABLE1.items() if m != "acai")
+    smooth = min((v[2], m) for m, v in PAPER_TABLE1.items() if m != "acai")
     acai = PAPER_TABLE1["acai"]
     return (f"ACAI {acai[0]:.2f} ± {acai[1]:.2f} Mean Distance (x10⁻³), {acai[2]:.2f} ± {acai[3]:.2f} Smoothness; "
             f"next lowest {LABELS[md[1]]} {md[0]:.2f}, {LABELS[smooth[1]]} {smooth[0]:.2f} (unverified)")

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from acai_repro.maskaae.params import MASKAAE_SWEEPS
-from acai_repro.scoreboard import Claim, Judgement, Record
+from acai_repro.scoreboard import Claim, Judgement, Record, few_seeds
 from acai_repro.verdict import beyond_spread
 
 ACTIVE_SHARE = 8 / 9  # the share of MaskAAE runs with m >= n that must keep n +- 1 dimensions for "holds"
@@ -80,8 +80,8 @@ def flat_quality(table: pd.DataFrame) -> tuple[str, str, float]:
 def _judge(rule):
     def judge(records: Sequence[Record]) -> Judgement:
         table = runs_table(records)
-        if table.groupby(["model", "n", "m"]).size().min() < 3:
-            return Judgement("not run", "fewer than 3 seeds of some (model, n, m)")
+        if too_few := few_seeds(int(table.groupby(["model", "n", "m"]).size().min())):
+            return too_few
         verdict, text, _ = rule(table)
         return Judgement(verdict, text)
     return judge
