@@ -24,13 +24,13 @@ import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from statistics import mean, pstdev
 from typing import Any
 
 from .runner import find_runs, resolve
 from .runner.execute import expand_grid
 from .runner.registry import SUMMARIES, code_paths, repo_root, summary_of
 from .runner.runs import RUNNER_ONLY, sweep_commands
+from .verdict import seed_spread
 
 # Paper values the reference notes could not re-read from the papers: labelled "unverified" wherever shown.
 # notebook -> metric names, or "*" for all (acai.md: Table 1 and the downstream numbers are from memory of the paper;
@@ -182,12 +182,9 @@ def build_table(notebook: str, profile: str, grid: Any, results_root: Path | Non
         row["paper"] = dict(group[0]["paper"])
         row["commands"] = [r["command"] for r in group]
         for m in metrics:
-            values = [float(r["metrics"][m]) for r in group if m in r["metrics"]]
-            finite = [v for v in values if not math.isnan(v)]  # NaN: undefined for that run (e.g. NAC of one code)
-            if finite:
-                row[m] = (mean(finite), pstdev(finite) if len(finite) > 1 else None)
-            else:
-                row[m] = (math.nan if values else "—", None)
+            values = [r["metrics"][m] for r in group if m in r["metrics"]]
+            avg, std, count = seed_spread(values)  # NaN: undefined for that run (e.g. NAC of one code)
+            row[m] = (avg, std if count > 1 else None) if count else (math.nan if values else "—", None)
         rows.append(row)
     return Table(notebook, profile, keys, metrics, rows, sweep_commands(notebook, profile, grid), missing,
                  sorted({r["device"] for r in records}), sorted({r["git_commit"] for r in records}))

@@ -17,13 +17,12 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from statistics import mean, pstdev
 from typing import Any
 
 from .results import grid_runs
 from .runner import find_runs
 from .runner.runs import sweep_commands
-from .verdict import MIN_SEEDS
+from .verdict import MIN_SEEDS, seed_spread
 
 VERDICTS = ("holds", "partly", "does not hold", "not run")
 PROFILES = ("paper", "quick")  # the order a claim's runs are looked for in: GPU runs first
@@ -76,11 +75,7 @@ class Scored:
 
 def spread(records: Sequence[Record], metric: str) -> tuple[float, float, int]:
     """(mean, population std, count) of ``metric`` over ``records``, NaN values left out; (NaN, NaN, 0) if none."""
-    values = [float(r["metrics"][metric]) for r in records if metric in r["metrics"]]
-    finite = [v for v in values if not math.isnan(v)]
-    if not finite:
-        return math.nan, math.nan, 0
-    return mean(finite), pstdev(finite), len(finite)
+    return seed_spread(r["metrics"][metric] for r in records if metric in r["metrics"])
 
 
 def pm(stats: tuple[float, float, int], scale: float = 1.0, decimals: int = 3) -> str:

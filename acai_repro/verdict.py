@@ -6,8 +6,21 @@ seeds is "level", and no verdict is drawn from fewer than ``MIN_SEEDS`` runs a m
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
+from statistics import fmean, pstdev
 
 MIN_SEEDS = 3  # runs a model needs before its spread, and so a verdict, means anything
+
+
+def seed_spread(values: Iterable[float | None]) -> tuple[float, float, int]:
+    """(mean, population std, count) of the finite ``values`` (one per seed); (NaN, NaN, 0) when there are none.
+
+    Population std (ddof 0), as the papers' ``np.std``; a NaN or None value is a run where the metric is undefined
+    (say every interpolation pair failed) and is left out rather than poisoning the mean."""
+    finite = [float(v) for v in values if v is not None and math.isfinite(v)]
+    if not finite:
+        return math.nan, math.nan, 0
+    return fmean(finite), pstdev(finite), len(finite)
 
 
 def beyond_spread(mean_a: float, std_a: float, mean_b: float, std_b: float) -> int:

@@ -22,7 +22,7 @@ import numpy as np
 from acai_repro.acai.params import ACAI_BUDGET_SWEEPS, ACAI_LINES_SWEEPS, MODEL_NAMES, PAPER_TABLE1
 from acai_repro.results import grid_runs
 from acai_repro.runner.runs import sweep_commands
-from acai_repro.verdict import MIN_SEEDS, beyond_spread
+from acai_repro.verdict import MIN_SEEDS, beyond_spread, seed_spread
 
 IDENTITY = ("model", "seed", "profile", "run_dir", "device")  # parameters that may differ between the table's runs
 
@@ -43,10 +43,7 @@ class Row:
 
 def mean_std(values: Sequence[float]) -> tuple[float, float]:
     """Mean and standard deviation (ddof 0) of the finite values; (NaN, NaN) if there are none."""
-    finite = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=np.float64)
-    if not len(finite):
-        return math.nan, math.nan
-    return float(finite.mean()), float(finite.std())
+    return seed_spread(values)[:2]
 
 
 def table_rows(records: Sequence[Mapping[str, Any]]) -> list[Row]:

@@ -14,7 +14,7 @@ import pandas as pd
 
 from acai_repro.maskaae.params import MASKAAE_SWEEPS
 from acai_repro.scoreboard import Claim, Judgement, Record, few_seeds
-from acai_repro.verdict import beyond_spread
+from acai_repro.verdict import beyond_spread, seed_spread
 
 ACTIVE_SHARE = 8 / 9  # the share of MaskAAE runs with m >= n that must keep n +- 1 dimensions for "holds"
 SWEEPS = {p: g for p, g in MASKAAE_SWEEPS.items() if p != "smoke"}
@@ -40,7 +40,7 @@ def active_dims(table: pd.DataFrame) -> tuple[str, str, float]:
 
 def _fd(table: pd.DataFrame, model: str, n_true: int, m: int) -> tuple[float, float]:
     values = table[(table.model == model) & (table.n == n_true) & (table.m == m)].frechet_distance
-    return (float(values.mean()), float(values.std(ddof=0))) if len(values) else (float("nan"), float("nan"))
+    return seed_spread(values)[:2]
 
 
 def _worse(a: tuple[float, float], b: tuple[float, float]) -> bool:
