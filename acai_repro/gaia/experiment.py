@@ -11,6 +11,7 @@ import torch
 from acai_repro.common.batches import BatchSampler
 from acai_repro.data.faces import FaceData, load_faces
 from acai_repro.errors import DataError
+from acai_repro.gaia.attributes import sharpness
 from acai_repro.gaia.model import GAIA, L1Autoencoder
 from acai_repro.runner.registry import repo_root
 from acai_repro.training import Trained, train
@@ -56,18 +57,40 @@ def shown_attributes(names: tuple[str, ...]) -> list[str]:
     return chosen or list(names[:6])
 
 
-def train_models(run, x_train: torch.Tensor, progress: bool = True) -> dict[str, Trained]:
+def train_models(run, x_train: torch.Tensor, x_eval: torch.Tensor | None = None,
+                 progress: bool = True) -> dict[str, Trained]:
     """Train (or resume) GAIA and the plain L1 autoencoder of the same architecture on random batches of the
-    faces, each in its own folder ``run.dir / "gaia"`` and ``run.dir / "ae"``; both start from ``seed``."""
+    faces, each in its own folder ``run.dir / "gaia"`` and ``run.dir / "ae"``; both start from ``seed``.
+
+    With ``x_eval`` (held-out faces), each history also records the sharpness of their reconstructions 20 times
+    over training (evaluation ``"sharpness"``): whether GAIA pulls away from the baseline as it trains, or not."""
     p = run.params
     torch.manual_seed(p["seed"])
     models = {"gaia": GAIA(p["image_size"], p["width"], p["z_dim"], lr_max=p["lr_max"], dist_weight=p["dist_weight"]),
               "ae": L1Autoencoder(p["image_size"], p["width"], p["z_dim"], lr=p["lr_max"] / 2)}  # GAIA's midpoint
     steps = p["steps"]
-    return {name: train(model.to(run.device), BatchSampler(x_train, batch_size=p["batch_size"], seed=p["seed"]),
-                        steps=steps, run_dir=run.dir / name, checkpoint_every=max(steps // 4, 1),
-                        log_every=max(steps // 50, 1), desc=name, progress=progress)
-            for name, model in models.items()}
+    # channels_last (NHWC) weights and images: PyTorch's CPU convolutions skip a layout conversion per layer, which
+    # makes a step of both models 1.4x faster at 32 px (benchmarks/gaia_layout.json); the numbers are unchanged up
+    # to float rounding.
+    x_train = x_train.contiguous(memory_format=torch.channels_last)
+    trained = {}
+    for name, model in models.items():
+        model = model.to(run.device, memory_format=torch.channels_last)
+        trained[name] = train(model, BatchSampler(x_train, batch_size=p["batch_size"], seed=p["seed"]),
+                              steps=steps, run_dir=run.dir / name, checkpoint_every=max(steps // 4, 1),
+                              log_every=max(steps // 50, 1), desc=name, progress=progress,
+                              eval_fn=None if x_eval is None else sharpness_along(model, x_eval),
+                              eval_every=max(steps // 20, 1))
+    return trained
+
+
+def sharpness_along(model, x_eval: torch.Tensor):
+    """An ``eval_fn`` for :func:`~acai_repro.training.train`: the sharpness of ``model``'s reconstructions of
+    ``x_eval`` at the current step (no randomness drawn, so training is the same with or without it)."""
+    def evaluate(step: int) -> dict[str, float]:
+        with torch.no_grad():
+            return {"sharpness": sharpness(model.reconstruct(x_eval))}
+    return evaluate
 
 
 def nearest_neighbour_walks(points: np.ndarray, starts, hops: int) -> np.ndarray:
