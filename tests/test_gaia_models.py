@@ -11,6 +11,7 @@ import torch
 from acai_repro.common.players import frozen
 from acai_repro.gaia.losses import (balanced_learning_rates, discriminator_loss, distance_loss, draw_alpha,
                                     generator_loss, interpolate, l1)
+from acai_repro.gaia.attributes import sharpness
 from acai_repro.gaia.experiment import train_models
 from acai_repro.gaia.model import GAIA, L1Autoencoder
 from acai_repro.gaia.params import GAIA_ATTRIBUTES
@@ -116,6 +117,22 @@ def test_train_models_trains_gaia_and_its_baseline_each_in_its_own_folder(x, tmp
     for name in ("gaia", "ae"):
         assert (tmp_path / name / "history.json").is_file() and trained[name].history.losses[-1]["step"] == 2
     assert {"loss_G", "loss_D"} <= set(trained["gaia"].history.losses[-1])
+    assert not trained["gaia"].history.evals  # no held-out faces given: nothing evaluated
+
+
+def test_train_models_records_sharpness_along_training_without_changing_it(x, tmp_path):
+    params = {**GAIA_ATTRIBUTES.defaults, "image_size": 32, "width": 4, "z_dim": 8, "batch_size": 4, "steps": 40,
+              "lr_max": 2e-3}
+    plain = train_models(Run("gaia_attributes", params, tmp_path / "plain", torch.device("cpu")), x, progress=False)
+    watched = train_models(Run("gaia_attributes", params, tmp_path / "watched", torch.device("cpu")), x, x,
+                           progress=False)
+    for name in ("gaia", "ae"):
+        steps, values = watched[name].history.series("sharpness")
+        assert steps == list(range(2, 41, 2))  # 20 evaluations, the last at the final step
+        assert values[-1] == pytest.approx(sharpness(watched[name].model.reconstruct(x).detach()))
+        assert watched[name].history.losses == plain[name].history.losses  # evaluating draws no randomness
+        conv = next(p for p in watched[name].model.parameters() if p.dim() == 4)
+        assert conv.is_contiguous(memory_format=torch.channels_last)  # trained in the channels_last layout
 
 
 # --- hand-computed cases -------------------------------------------------------------------------------------------

@@ -80,7 +80,7 @@ def train_models(run, x_train: torch.Tensor, x_eval: torch.Tensor | None = None,
                               steps=steps, run_dir=run.dir / name, checkpoint_every=max(steps // 4, 1),
                               log_every=max(steps // 50, 1), desc=name, progress=progress,
                               eval_fn=None if x_eval is None else sharpness_along(model, x_eval),
-                              eval_every=max(steps // 20, 1))
+                              eval_every=None if x_eval is None else max(steps // 20, 1))
     return trained
 
 

@@ -146,8 +146,10 @@ def train_gaia_attributes(run) -> dict[str, Any]:
     from acai_repro.gaia.experiment import load_data, train_models
 
     p = run.params
-    train_set, _ = load_data(p["dataset"], p["data_root"], p["image_size"], p["n_train"], p["n_test"], p["seed"])
-    return train_models(run, train_set.images.to(run.device), progress=False)
+    train_set, test_set = load_data(p["dataset"], p["data_root"], p["image_size"], p["n_train"], p["n_test"],
+                                    p["seed"])
+    # the test faces too: the notebook draws the sharpness that training records along the way
+    return train_models(run, train_set.images.to(run.device), test_set.images.to(run.device), progress=False)
 
 
 def train_aae_priors(run) -> dict[str, Any]:
