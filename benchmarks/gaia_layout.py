@@ -50,13 +50,13 @@ def time_layout(layout: str, steps: int, warmup: int, p: dict) -> tuple[float, d
     return 1000 * elapsed / steps, last
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", default=f"benchmarks/gaia-layout-cpu-{dt.date.today().isoformat()}.json")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     p = GAIA_ATTRIBUTES.defaults  # the quick profile
     times: dict[str, list[float]] = {layout: [] for layout in LAYOUTS}
     losses: dict[str, dict[str, float]] = {}

@@ -2,6 +2,7 @@
 asserted on)."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -51,3 +52,16 @@ def test_bench_rejects_unknown_paths_and_bad_sizes():
         bench.run_bench(device="cpu", depth=0)
     with pytest.raises(ValueError, match="unknown model"):
         bench.run_bench(device="cpu", models=("gan",))
+
+
+def test_gaia_layout_benchmark_writes_its_json(tmp_path):
+    """benchmarks/gaia_layout.py (the figure behind GAIA's channels_last training) runs both layouts and records
+    them; two steps only, and no timing asserted."""
+    import runpy
+
+    script = runpy.run_path(str(Path(__file__).parents[1] / "benchmarks" / "gaia_layout.py"))
+    out = tmp_path / "layout.json"
+    script["main"](["--steps", "2", "--warmup", "1", "--repeats", "1", "--out", str(out)])
+    record = json.loads(out.read_text())
+    assert set(record["ms_per_step"]) == {"nchw", "channels_last"} and min(record["ms_per_step"].values()) > 0
+    assert record["sizes"]["image_size"] == 32 and record["max_relative_loss_difference"] >= 0
