@@ -61,7 +61,9 @@ def test_the_gaia_rules():
         return [record("gaia_attributes", "quick", {**metrics, "sharpness_gaia": gaia + 1e-4 * (s - 1)}, seed=s)
                 for s in range(3)]
     assert SHARPNESS.judge(runs(0.02, 0.9, 0.9)).verdict == "holds"
-    assert SHARPNESS.judge(runs(0.005, 0.9, 0.9)).verdict == "does not hold"
+    level, blurrier = SHARPNESS.judge(runs(0.005, 0.9, 0.9)), SHARPNESS.judge(runs(0.003, 0.9, 0.9))
+    assert level.verdict == blurrier.verdict == "does not hold"
+    assert "(GAIA level within the spread)" in level.ours and "(GAIA blurrier beyond the spread)" in blurrier.ours
     assert [EDITS.judge(runs(0.02, on, off)).verdict for on, off in ((0.9, 0.9), (0.9, 0.3), (0.2, 0.3))] == [
         "holds", "partly", "does not hold"]
 

@@ -18,9 +18,11 @@ def judge_sharpness(records) -> Judgement:
     gaia, ae, real = (spread(records, f"sharpness_{k}") for k in ("gaia", "ae", "real"))
     if too_few := few_seeds(gaia[2], ae[2]):
         return too_few
-    verdict = "holds" if beyond_spread(*gaia[:2], *ae[:2]) == 1 else "does not hold"
+    order = beyond_spread(*gaia[:2], *ae[:2])
+    verdict = "holds" if order == 1 else "does not hold"
+    where = {1: "sharper", 0: "level within the spread", -1: "blurrier beyond the spread"}[order]
     return Judgement(verdict, f"variance of the Laplacian of the reconstructions: GAIA {pm(gaia, decimals=4)}, plain "
-                              f"autoencoder {pm(ae, decimals=4)}; real faces {real[0]:.4f}")
+                              f"autoencoder {pm(ae, decimals=4)} (GAIA {where}); real faces {real[0]:.4f}")
 
 
 def judge_edits(records) -> Judgement:
