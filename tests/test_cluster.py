@@ -245,6 +245,11 @@ def test_ctrl_c_cancels_the_sweep_and_closes_the_cluster_it_started(tmp_path, mo
     assert len(seen["kernels"]) == 2
     _wait_until(lambda: all(map(_gone, seen["workers"] + seen["kernels"])), 10, "workers and kernels to exit")
     runs = sorted((tmp_path / "smoke" / NOTEBOOK).iterdir())
-    assert len(runs) == 2 and not list(tmp_path.rglob("metrics.json"))  # the third run never started
+    assert len(runs) == 2  # the third run never started
     for run in runs:
+        # Closing the cluster ends the two running kernels; a run within a second or two of its end (this notebook
+        # saves its first figure about 3 s before its last cell on a fast CPU) may finish during the shutdown's
+        # grace period. Either way nothing is half-written: a record only beside its executed notebook.
+        if (run / "metrics.json").exists():
+            assert (run / f"{NOTEBOOK}.ipynb").is_file() and read_metrics(run / "metrics.json")["metrics"]
         acquire(run).release()

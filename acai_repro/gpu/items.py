@@ -182,7 +182,7 @@ MIRRORED: dict[str, tuple[str, ...]] = {
                                "trained = train_maskaae(run, x_train)"),
     "gaia_attributes": ("train_set, test_set = load_data(dataset, data_root, image_size, n_train, n_test, seed)",
                         "x_train, x_test = train_set.images.to(run.device), test_set.images.to(run.device)",
-                        "trained = train_models(run, x_train)"),
+                        "trained = train_models(run, x_train, x_test)"),
     "aae_priors": ("check_combination(run.params)",
                    'train, test = load_mnist("train", "28", mnist_root or None), load_mnist("test", "28", mnist_root '
                    'or None)',
