@@ -21,7 +21,7 @@ GAIA_ATTRIBUTES = Schema("gaia_attributes", {
     "batch_size": Param(int, 32, "even: GAIA interpolates between the two halves (official 8 at 128 px)",
                         low=4, high=1024),
     "steps": Param(int, 15000, "training steps of GAIA and of the plain autoencoder (quick: 105 passes over the "
-                   "4,560 faces, 16 min on 2 CPU cores; official: up to 1,000 epochs)", low=1),
+                   "4,560 faces, 12 to 13 min a run alone on 2 CPU cores; official: up to 1,000 epochs)", low=1),
     "lr_max": Param(float, 1e-4, "lr_max of the sigmoid balancing (official 1e-4)", low=1e-6, high=1e-1),
     "dist_weight": Param(float, 5e-5, "weight of the distance loss in L_G (official 5e-5)", low=0.0),
     "edit_strength": Param(float, 3.0, "s in z + s v, 0/1-coded attributes (official example notebook: 3)",
