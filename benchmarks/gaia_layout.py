@@ -1,7 +1,9 @@
 """Milliseconds per training step of GAIA and its plain autoencoder at the ``quick`` profile's size, with the weights
 and images in PyTorch's default (NCHW) layout and in channels_last (NHWC), which the chapter trains in.
 
-    python benchmarks/gaia_layout.py [--steps 150] [--warmup 20] [--repeats 3] [--out benchmarks/gaia-layout-cpu-DATE.json]
+    python benchmarks/gaia_layout.py [--steps 150] [--warmup 20] [--repeats 3] [--out FILE.json]
+
+``--out`` defaults to ``benchmarks/gaia-layout-cpu-DATE.json``.
 
 Both layouts run through :func:`acai_repro.gaia.experiment.train_models`' own pieces (the models, the BatchSampler,
 :func:`acai_repro.training.train`) on random 32 x 32 images of the CelebA sample's size, interleaved ``--repeats``
