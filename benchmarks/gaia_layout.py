@@ -5,11 +5,11 @@ and images in PyTorch's default (NCHW) layout and in channels_last (NHWC), which
 
 ``--out`` defaults to ``benchmarks/gaia-layout-cpu-DATE.json``.
 
-Both layouts run through :func:`acai_repro.gaia.experiment.train_models`' own pieces (the models, the BatchSampler,
-:func:`acai_repro.training.train`) on random 32 x 32 images of the CelebA sample's size, interleaved ``--repeats``
-times so that a shared machine slows them alike (medians reported). The record also holds the largest relative
-difference of the last logged losses between the layouts: channels_last changes the order of float sums, not the
-maths.
+Both layouts run through :func:`acai_repro.gaia.experiment.train_models`' own pieces (``build_models``, the
+BatchSampler, :func:`acai_repro.training.train`) on random 32 x 32 images of the CelebA sample's size,
+interleaved ``--repeats`` times so that a shared machine slows them alike (medians reported). The record also holds
+the largest relative difference of the last logged losses between the layouts: channels_last changes the order of
+float sums, not the maths.
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from acai_repro.common.batches import BatchSampler
-from acai_repro.gaia.model import GAIA, L1Autoencoder
+from acai_repro.gaia.experiment import build_models
 from acai_repro.gaia.params import GAIA_ATTRIBUTES
 from acai_repro.training import train
 
@@ -36,10 +36,8 @@ def time_layout(layout: str, steps: int, warmup: int, p: dict) -> tuple[float, d
     fmt = LAYOUTS[layout]
     torch.manual_seed(0)
     images = torch.rand(p["n_train"], 3, p["image_size"], p["image_size"]).contiguous(memory_format=fmt)
-    models = {"gaia": GAIA(p["image_size"], p["width"], p["z_dim"], lr_max=p["lr_max"]),
-              "ae": L1Autoencoder(p["image_size"], p["width"], p["z_dim"], lr=p["lr_max"] / 2)}
     elapsed, last = 0.0, {}
-    for name, model in models.items():
+    for name, model in build_models(p).items():  # the chapter's two models, as train_models builds them
         model = model.to(memory_format=fmt)
         data = BatchSampler(images, batch_size=p["batch_size"], seed=0)
         train(model, data, steps=warmup, run_dir=None, checkpoint_every=10**9, log_every=warmup, progress=False)

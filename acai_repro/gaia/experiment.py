@@ -66,8 +66,7 @@ def train_models(run, x_train: torch.Tensor, x_eval: torch.Tensor | None = None,
     over training (evaluation ``"sharpness"``): whether GAIA pulls away from the baseline as it trains, or not."""
     p = run.params
     torch.manual_seed(p["seed"])
-    models = {"gaia": GAIA(p["image_size"], p["width"], p["z_dim"], lr_max=p["lr_max"], dist_weight=p["dist_weight"]),
-              "ae": L1Autoencoder(p["image_size"], p["width"], p["z_dim"], lr=p["lr_max"] / 2)}  # GAIA's midpoint
+    models = build_models(p)
     steps = p["steps"]
     # channels_last (NHWC) weights and images: PyTorch's CPU convolutions skip a layout conversion per layer, which
     # makes a step of both models about 1.3x faster at 32 px (benchmarks/gaia_layout.py and its JSON); the losses
@@ -76,12 +75,19 @@ def train_models(run, x_train: torch.Tensor, x_eval: torch.Tensor | None = None,
     trained = {}
     for name, model in models.items():
         model = model.to(run.device, memory_format=torch.channels_last)
+        evaluate = None if x_eval is None else sharpness_along(model, x_eval)
         trained[name] = train(model, BatchSampler(x_train, batch_size=p["batch_size"], seed=p["seed"]),
                               steps=steps, run_dir=run.dir / name, checkpoint_every=max(steps // 4, 1),
                               log_every=max(steps // 50, 1), desc=name, progress=progress,
-                              eval_fn=None if x_eval is None else sharpness_along(model, x_eval),
-                              eval_every=None if x_eval is None else max(steps // 20, 1))
+                              eval_fn=evaluate, eval_every=max(steps // 20, 1) if evaluate else None)
     return trained
+
+
+def build_models(p: dict) -> dict[str, GAIA | L1Autoencoder]:
+    """GAIA and its baseline, a plain L1 autoencoder of the generator's architecture, from a run's parameters ``p``
+    (freshly initialised from the current torch seed)."""
+    return {"gaia": GAIA(p["image_size"], p["width"], p["z_dim"], lr_max=p["lr_max"], dist_weight=p["dist_weight"]),
+            "ae": L1Autoencoder(p["image_size"], p["width"], p["z_dim"], lr=p["lr_max"] / 2)}  # GAIA's midpoint
 
 
 def sharpness_along(model, x_eval: torch.Tensor):
